@@ -1,0 +1,82 @@
+"""Pydantic-backed aggregate and event bases on ``eventsourcing.domain``.
+
+Events are frozen pydantic models, so the stored JSON is validated on the way back in
+and a stored event can never silently gain or lose a field.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate
+from pydantic import BaseModel, ConfigDict
+
+from domain.errors import AggregateEnded, OccurredBeforeStart, OccurredInFuture, VersionConflict
+from domain.values import EventMeta
+
+
+# Reporting systems' clocks drift; beyond this, "occurred after we recorded it" is an error.
+CLOCK_SKEW_ALLOWANCE = timedelta(minutes=5)
+
+
+def check_not_in_future(meta: EventMeta) -> None:
+    if meta.occurred_at > meta.recorded_at + CLOCK_SKEW_ALLOWANCE:
+        raise OccurredInFuture(
+            f"occurred_at {meta.occurred_at.isoformat()} is after it was recorded "
+            f"({meta.recorded_at.isoformat()}); report things once they have happened",
+        )
+
+
+class DomainEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    originator_id: UUID
+    originator_version: int
+    # Set by eventsourcing when the event is triggered; Verkosto's own times are in meta.
+    timestamp: datetime
+    meta: EventMeta
+
+
+class Aggregate(BaseAggregate[UUID]):
+    @staticmethod
+    def create_id(*_: Any, **__: Any) -> UUID:
+        return uuid4()
+
+    class Event(DomainEvent, CanMutateAggregate[UUID]):
+        pass
+
+    class Created(Event, CanInitAggregate[UUID]):
+        originator_topic: str
+
+    # Set by each aggregate's creation event.
+    started_at: datetime
+    ended: bool = False
+
+    def check_version(self, expected: int | None) -> None:
+        if expected is not None and expected != self.version:
+            raise VersionConflict(
+                f"expected version {expected}, but it is at version {self.version}",
+                expected_version=expected,
+                actual_version=self.version,
+            )
+
+    def check_not_ended(self) -> None:
+        if self.ended:
+            raise AggregateEnded(
+                f"{type(self).__name__.lower()} {self.id} has ended; nothing more can be recorded",
+            )
+
+    def check_not_before_start(self, meta: EventMeta) -> None:
+        if meta.occurred_at < self.started_at:
+            raise OccurredBeforeStart(
+                f"occurred_at {meta.occurred_at.isoformat()} is before the "
+                f"{type(self).__name__.lower()} began ({self.started_at.isoformat()})",
+            )
+
+    def check_can_record(self, meta: EventMeta, expected_version: int | None) -> None:
+        self.check_version(expected_version)
+        check_not_in_future(meta)
+        self.check_not_ended()
+        self.check_not_before_start(meta)

@@ -1,0 +1,48 @@
+"""A small hierarchy of domain errors; each has a stable ``code`` for the contract."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """A command broke a rule of the domain; nothing was recorded."""
+
+    code = "domain_rule"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class AggregateEnded(DomainError):
+    code = "aggregate_ended"
+
+
+class IllegalStageTransition(DomainError):
+    code = "illegal_stage_transition"
+
+
+class InvalidOutcomeFactor(DomainError):
+    code = "invalid_outcome_factor"
+
+
+class OccurredBeforeStart(DomainError):
+    code = "occurred_before_start"
+
+
+class OccurredInFuture(DomainError):
+    code = "occurred_in_future"
+
+
+class NothingChanged(DomainError):
+    code = "nothing_changed"
+
+
+class MembershipError(DomainError):
+    code = "membership"
+
+
+class VersionConflict(DomainError):
+    code = "version_conflict"

@@ -1,0 +1,1 @@
+"""Verkosto's services: the event store application, HTTP API, ingest, relay and CLI."""

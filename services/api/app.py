@@ -1,0 +1,44 @@
+"""The FastAPI application factory: one place that wires the routers to the services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from services.api import health, networks, partnerships, problems
+from services.api.deps import Services
+from services.db import open_application
+from services.settings import Settings
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(api: FastAPI) -> AsyncIterator[None]:
+        database_url = settings.require_database_url()
+        pool = ConnectionPool(
+            database_url, min_size=1, max_size=8, open=True,
+            kwargs={"autocommit": True, "row_factory": dict_row},
+        )
+        app = open_application(database_url, settings.db_schema)
+        api.state.services = Services(settings=settings, app=app, pool=pool)
+        try:
+            yield
+        finally:
+            app.close()
+            pool.close()
+
+    api = FastAPI(
+        title="Verkosto",
+        version="1",
+        summary="Event-sourced partnerships and networks: record what happened, ask what was known.",
+        lifespan=lifespan,
+    )
+    problems.install(api)
+    api.include_router(health.router)
+    api.include_router(partnerships.router)
+    api.include_router(networks.router)
+    return api

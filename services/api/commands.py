@@ -1,0 +1,45 @@
+"""Turning one HTTP command into one outcome, the same way for every aggregate."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import Response
+from pydantic import BaseModel
+
+from services.api.deps import Services
+from services.api.problems import Problem
+from services.application import Rejected, Request
+from services.auth import Principal
+from services.contract import Command
+
+
+class Receipt(BaseModel):
+    id: UUID
+    version: int
+    position: int
+    duplicate: bool
+
+
+def record(services: Services, principal: Principal, command: Command, response: Response) -> Receipt:
+    (outcome,) = services.app.execute([Request(command, actor=principal.name, source="api")])
+    if isinstance(outcome, Rejected):
+        titles = {404: "Unknown id", 409: "Refused by a rule or a concurrent change"}
+        raise Problem(outcome.status, outcome.code, titles[outcome.status], outcome.message, **outcome.details)
+    # A repeated command id answers with the first result and records nothing new.
+    response.status_code = 200 if outcome.duplicate else 201
+    return Receipt(
+        id=outcome.aggregate_id, version=outcome.version, position=outcome.position,
+        duplicate=outcome.duplicate,
+    )
+
+
+def bind(command: Command, field: str, aggregate_id: UUID) -> Command:
+    """Puts the path's id on the command; a different id in the body is a client error."""
+    given = getattr(command, field)
+    if given is not None and given != aggregate_id:
+        raise Problem(
+            422, "validation_failed", "The request is not valid",
+            f"body.{field}: differs from the id in the path", field=f"body.{field}",
+        )
+    return command.model_copy(update={field: aggregate_id})

@@ -1,0 +1,71 @@
+"""Network commands and queries."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Response
+
+from domain.network import Network
+from services.api.commands import Receipt, bind, record
+from services.api.deps import HistoryReader, ServicesDep, Writer
+from services.api.problems import Problem
+from services.application import NotFound
+from services.contract import JoinNetwork, NetworkEventBody
+
+router = APIRouter(prefix="/v1/networks", tags=["networks"])
+
+
+@router.post("", status_code=201)
+def join_network(body: JoinNetwork, principal: Writer, services: ServicesDep, response: Response) -> Receipt:
+    """Record that we joined a network, why, in what role and how actively."""
+    receipt = record(services, principal, body, response)
+    response.headers["Location"] = f"/v1/networks/{receipt.id}"
+    return receipt
+
+
+@router.post("/{network_id}/events", status_code=201)
+def record_event(
+    network_id: UUID,
+    body: Annotated[NetworkEventBody, Body()],
+    principal: Writer,
+    services: ServicesDep,
+    response: Response,
+) -> Receipt:
+    """Record something that happened in a network (discriminated by `type`)."""
+    return record(services, principal, bind(body, "network_id", network_id), response)
+
+
+@router.get("/{network_id}")
+def get_network(network_id: UUID, _: HistoryReader, services: ServicesDep) -> dict[str, Any]:
+    """The network's current state, rebuilt from its events."""
+    try:
+        n: Network = services.app.get(network_id, Network)
+    except NotFound as error:
+        raise Problem(404, "not_found", "Unknown network", str(error)) from error
+    return {
+        "id": n.id,
+        "version": n.version,
+        "name": n.name,
+        "purposes": list(n.purposes),
+        "role": n.role,
+        "activity": n.activity,
+        "best_before": n.best_before,
+        "members": sorted(str(m) for m in n.members),
+        "effort_hours": n.effort_hours,
+        "last_outcome": n.last_outcome,
+        "started_at": n.started_at,
+        "left_reason": n.left_reason,
+        "ended": n.ended,
+    }
+
+
+@router.get("/{network_id}/history")
+def get_history(network_id: UUID, _: HistoryReader, services: ServicesDep) -> dict[str, Any]:
+    """Every event of the network in order, with both times and who recorded it."""
+    try:
+        events = services.app.history(network_id, Network)
+    except NotFound as error:
+        raise Problem(404, "not_found", "Unknown network", str(error)) from error
+    return {"network_id": network_id, "events": events}

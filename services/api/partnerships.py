@@ -1,0 +1,119 @@
+"""Partnership commands and queries."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Query, Response
+from pydantic import AwareDatetime
+
+from domain.partnership import Partnership
+from projections.ownership import applied, tenure_at, tenures
+from services.api.commands import Receipt, bind, record
+from services.api.deps import HistoryReader, ServicesDep, Writer
+from services.api.problems import Problem
+from services.application import NotFound
+from services.contract import OpenPartnership, PartnershipEventBody
+
+router = APIRouter(prefix="/v1/partnerships", tags=["partnerships"])
+
+
+def load(services: ServicesDep, partnership_id: UUID) -> Partnership:
+    try:
+        return services.app.get(partnership_id, Partnership)
+    except NotFound as error:
+        raise Problem(404, "not_found", "Unknown partnership", str(error)) from error
+
+
+@router.post("", status_code=201)
+def open_partnership(body: OpenPartnership, principal: Writer, services: ServicesDep, response: Response) -> Receipt:
+    """Open a partnership with a partner, owned by a unit and looked after by a steward."""
+    receipt = record(services, principal, body, response)
+    response.headers["Location"] = f"/v1/partnerships/{receipt.id}"
+    return receipt
+
+
+@router.post("/{partnership_id}/events", status_code=201)
+def record_event(
+    partnership_id: UUID,
+    body: Annotated[PartnershipEventBody, Body()],
+    principal: Writer,
+    services: ServicesDep,
+    response: Response,
+) -> Receipt:
+    """Record something that happened in a partnership (discriminated by `type`)."""
+    return record(services, principal, bind(body, "partnership_id", partnership_id), response)
+
+
+@router.get("/{partnership_id}")
+def get_partnership(partnership_id: UUID, _: HistoryReader, services: ServicesDep) -> dict[str, Any]:
+    """The partnership's current state, rebuilt from its events."""
+    p = load(services, partnership_id)
+    return {
+        "id": p.id,
+        "version": p.version,
+        "partner": p.partner.model_dump(mode="json"),
+        "owner_unit": p.owner_unit,
+        "steward": p.steward,
+        "stage": p.stage,
+        "stage_since": p.stage_since,
+        "segment": p.segment.model_dump(mode="json") if p.segment else None,
+        "contacts": p.contacts,
+        "last_contact_at": p.last_contact_at,
+        "interest_signals": p.interest_signals,
+        "joint_activities": p.joint_activities,
+        "last_outcome": p.last_outcome,
+        "started_at": p.started_at,
+        "ended": p.ended,
+    }
+
+
+@router.get("/{partnership_id}/history")
+def get_history(partnership_id: UUID, _: HistoryReader, services: ServicesDep) -> dict[str, Any]:
+    """Every event of the partnership in order, with both times and who recorded it."""
+    try:
+        events = services.app.history(partnership_id, Partnership)
+    except NotFound as error:
+        raise Problem(404, "not_found", "Unknown partnership", str(error)) from error
+    return {"partnership_id": partnership_id, "events": events}
+
+
+@router.get("/{partnership_id}/owners")
+def get_owners(
+    partnership_id: UUID,
+    _: HistoryReader,
+    services: ServicesDep,
+    at: Annotated[AwareDatetime | None, Query(description="Who owned it at this moment")] = None,
+    min_position: Annotated[
+        int | None, Query(ge=0, description="Wait briefly until the projection has applied this")
+    ] = None,
+    wait_ms: Annotated[int, Query(ge=0, le=10_000)] = 3_000,
+) -> dict[str, Any]:
+    """The ownership timeline from the projection, or the owner at one moment."""
+    load(services, partnership_id)
+    schema = services.settings.db_schema
+    caught_up = True
+    with services.pool.connection() as conn:
+        if min_position is not None:
+            target = services.app.version_at(partnership_id, min_position) or 0
+            deadline = time.monotonic() + wait_ms / 1000
+            while applied(conn, schema, partnership_id)[0] < target:
+                if time.monotonic() >= deadline:
+                    caught_up = False
+                    break
+                time.sleep(0.05)
+        timeline = tenures(conn, schema, partnership_id)
+        _, position = applied(conn, schema, partnership_id)
+    answer: dict[str, Any] = {
+        "partnership_id": partnership_id,
+        "position": position,
+        "caught_up": caught_up,
+    }
+    if at is None:
+        answer["owners"] = timeline
+    else:
+        answer["at"] = at
+        answer["owner"] = tenure_at(timeline, at)
+    return answer

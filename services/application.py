@@ -1,0 +1,278 @@
+"""Verkosto's application service: commands in, ids and positions out.
+
+Commands are decided in memory against aggregates loaded in bulk, then committed in one
+event-store transaction together with their command ids (and, for Kafka, the consumer
+positions). A conflicting concurrent write aborts the whole transaction; the batch is then
+decided again against fresh state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError, StoredEvent
+from psycopg import sql
+
+from domain.base import Aggregate
+from domain.errors import DomainError
+from domain.network import Network
+from domain.partnership import Partnership
+from domain.values import EventMeta
+from services import contract as c
+from services.eventstore import CommandRecord, ConsumerPosition, EventStoreApplication
+from services.handlers import HANDLERS, join_network, open_partnership
+from services.published import published_event
+
+Source = Literal["api", "kafka"]
+
+
+@dataclass(frozen=True)
+class Request:
+    """A command with who sent it and through which door."""
+
+    command: c.Command
+    actor: str
+    source: Source
+
+
+@dataclass(frozen=True)
+class Accepted:
+    aggregate_id: UUID
+    version: int
+    position: int
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class Rejected:
+    code: str
+    message: str
+    status: int  # the HTTP status that describes it: 404 unknown id, 409 a rule or conflict
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+Outcome = Accepted | Rejected
+
+
+@dataclass(frozen=True)
+class _Pending:
+    aggregate_id: UUID
+    version: int
+
+
+@dataclass(frozen=True)
+class _SameAs:
+    index: int  # a repeated command id within one batch answers as its first use
+
+
+@dataclass
+class Decision:
+    requests: Sequence[Request]
+    outcomes: list[Outcome | _Pending | _SameAs]
+    aggregates: dict[UUID, Aggregate]
+    commands: list[CommandRecord]
+
+    @property
+    def rejected(self) -> list[tuple[int, Rejected]]:
+        return [(i, o) for i, o in enumerate(self.outcomes) if isinstance(o, Rejected)]
+
+
+class ConcurrentWrite(Exception):
+    """Another writer got there first; decide again on fresh state."""
+
+
+class NotFound(LookupError):
+    pass
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Verkosto(EventStoreApplication):
+    def __init__(self, env: dict[str, str], clock: Callable[[], datetime] = utc_now) -> None:
+        super().__init__(env)
+        self.clock = clock
+
+    # Writing ---------------------------------------------------------------------------
+
+    def execute(
+        self, requests: Sequence[Request], positions: Sequence[ConsumerPosition] = (), attempts: int = 5
+    ) -> list[Outcome]:
+        for _ in range(attempts - 1):
+            try:
+                return self.commit(self.decide(requests), positions)
+            except ConcurrentWrite:
+                continue
+        return self.commit(self.decide(requests), positions)
+
+    def decide(self, requests: Sequence[Request]) -> Decision:
+        recorded_at = self.clock()
+        seen = self.find_commands([r.command.command_id for r in requests if r.command.command_id])
+        aggregates = self.load_many(
+            {i for r in requests if (i := _target_id(r.command)) is not None}
+        )
+        decision = Decision(requests, [], {}, [])
+        first_use: dict[str, int] = {}
+        for index, request in enumerate(requests):
+            command = request.command
+            if command.command_id in seen:
+                decision.outcomes.append(seen[command.command_id])
+                continue
+            if command.command_id in first_use:
+                decision.outcomes.append(_SameAs(first_use[command.command_id]))
+                continue
+            meta = EventMeta(
+                occurred_at=command.occurred_at or recorded_at,
+                recorded_at=recorded_at,
+                actor=request.actor,
+                on_behalf_of=command.on_behalf_of,
+                source=request.source,
+                command_id=command.command_id,
+            )
+            try:
+                aggregate = _apply(command, meta, aggregates)
+            except DomainError as error:
+                status = 404 if isinstance(error, _Unknown) else 409
+                decision.outcomes.append(Rejected(error.code, error.message, status, error.details))
+                continue
+            aggregates[aggregate.id] = aggregate
+            decision.aggregates[aggregate.id] = aggregate
+            decision.outcomes.append(_Pending(aggregate.id, aggregate.version))
+            if command.command_id:
+                first_use[command.command_id] = index
+                decision.commands.append(
+                    CommandRecord(command.command_id, aggregate.id, aggregate.version)
+                )
+        return decision
+
+    def commit(self, decision: Decision, positions: Sequence[ConsumerPosition] = ()) -> list[Outcome]:
+        # With no events, eventsourcing still runs our recorder hook in a transaction, so
+        # a consumer moves past messages it refused.
+        try:
+            recordings = self.save(
+                *decision.aggregates.values(), commands=decision.commands, positions=positions
+            )
+        except IntegrityError as error:
+            raise ConcurrentWrite(str(error)) from error
+        position_of = {
+            (r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
+            for r in recordings
+        }
+        outcomes: list[Outcome] = []
+        for outcome in decision.outcomes:
+            if isinstance(outcome, _Pending):
+                key = (outcome.aggregate_id, outcome.version)
+                outcome = Accepted(outcome.aggregate_id, outcome.version, position_of[key])
+            elif isinstance(outcome, _SameAs):
+                first = outcomes[outcome.index]
+                assert isinstance(first, Accepted)
+                outcome = Accepted(first.aggregate_id, first.version, first.position, duplicate=True)
+            outcomes.append(outcome)
+        return outcomes
+
+    # Reading ---------------------------------------------------------------------------
+
+    def _sql(self, query: str) -> sql.Composed:
+        return sql.SQL(query).format(schema=sql.Identifier(self.recorder.datastore.schema))
+
+    def find_commands(self, command_ids: Iterable[str]) -> dict[str, Accepted]:
+        ids = list(set(command_ids))
+        if not ids:
+            return {}
+        query = self._sql(
+            "SELECT c.command_id, c.aggregate_id, c.version, e.notification_id "
+            "FROM {schema}.command_log c JOIN {schema}.verkosto_events e "
+            "ON e.originator_id = c.aggregate_id AND e.originator_version = c.version "
+            "WHERE c.command_id = ANY(%s)"
+        )
+        with self.recorder.datastore.get_connection() as conn:
+            rows = conn.execute(query, (ids,)).fetchall()
+        return {
+            r["command_id"]: Accepted(r["aggregate_id"], r["version"], r["notification_id"], True)
+            for r in rows
+        }
+
+    def stored_events(self, aggregate_ids: Iterable[UUID]) -> list[dict[str, Any]]:
+        query = self._sql(
+            "SELECT originator_id, originator_version, topic, state, notification_id "
+            "FROM {schema}.verkosto_events WHERE originator_id = ANY(%s) "
+            "ORDER BY originator_id, originator_version"
+        )
+        with self.recorder.datastore.get_connection() as conn:
+            return conn.execute(query, (list(aggregate_ids),)).fetchall()
+
+    def load_many(self, aggregate_ids: set[UUID]) -> dict[UUID, Aggregate]:
+        """Rebuilds many aggregates from one query (one per aggregate would cap ingest)."""
+        if not aggregate_ids:
+            return {}
+        aggregates: dict[UUID, Any] = {}
+        for row in self.stored_events(aggregate_ids):
+            stored = StoredEvent(
+                row["originator_id"], row["originator_version"], row["topic"], bytes(row["state"])
+            )
+            domain_event = self.mapper.to_domain_event(stored)
+            aggregates[stored.originator_id] = domain_event.mutate(aggregates.get(stored.originator_id))
+        return aggregates
+
+    def get(self, aggregate_id: UUID, kind: type[Aggregate]) -> Any:
+        aggregate = self.load_many({aggregate_id}).get(aggregate_id)
+        if not isinstance(aggregate, kind):
+            raise NotFound(f"no {kind.__name__.lower()} {aggregate_id}")
+        return aggregate
+
+    def history(self, aggregate_id: UUID, kind: type[Aggregate]) -> list[dict[str, Any]]:
+        rows = self.stored_events([aggregate_id])
+        if not rows or not rows[0]["topic"].startswith(f"{kind.__module__}:{kind.__qualname__}."):
+            raise NotFound(f"no {kind.__name__.lower()} {aggregate_id}")
+        return [
+            published_event(r["topic"], bytes(r["state"]), r["notification_id"]) for r in rows
+        ]
+
+    def version_at(self, aggregate_id: UUID, position: int) -> int | None:
+        """The aggregate's last version recorded at or before a global position."""
+        query = self._sql(
+            "SELECT max(originator_version) AS v FROM {schema}.verkosto_events "
+            "WHERE originator_id = %s AND notification_id <= %s"
+        )
+        with self.recorder.datastore.get_connection() as conn:
+            row = conn.execute(query, (aggregate_id, position)).fetchone()
+        return row["v"] if row else None
+
+
+class _Unknown(DomainError):
+    code = "not_found"
+
+
+class _Exists(DomainError):
+    code = "already_exists"
+
+
+def _target_id(command: c.Command) -> UUID | None:
+    if isinstance(command, c.PartnershipCommand):
+        return command.partnership_id
+    if isinstance(command, c.NetworkCommand):
+        return command.network_id
+    return None
+
+
+def _apply(command: c.Command, meta: EventMeta, aggregates: dict[UUID, Aggregate]) -> Aggregate:
+    target = _target_id(command)
+    if isinstance(command, c.OpenPartnership | c.JoinNetwork):
+        if target is not None and target in aggregates:
+            raise _Exists(f"{target} already exists", id=str(target))
+        if isinstance(command, c.OpenPartnership):
+            return open_partnership(command, meta)
+        return join_network(command, meta)
+    kind, handle = HANDLERS[type(command)]
+    if target is None:
+        raise _Unknown(f"{kind.__name__.lower()}_id is required", field=f"{kind.__name__.lower()}_id")
+    aggregate = aggregates.get(target)
+    if not isinstance(aggregate, kind):
+        raise _Unknown(f"no {kind.__name__.lower()} {target}", id=str(target))
+    handle(aggregate, command, meta)
+    return aggregate

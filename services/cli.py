@@ -1,0 +1,117 @@
+"""The `verkosto` command line: the composition root for every process."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from services.settings import Settings
+
+
+def settings_for(args: argparse.Namespace) -> Settings:
+    """Settings from the environment, else from a running system's endpoints.json."""
+    settings = Settings()
+    data_dir = getattr(args, "data_dir", None)
+    if data_dir is not None:
+        settings.data_dir = Path(data_dir)
+    endpoints = settings.data_dir / "endpoints.json"
+    if endpoints.exists() and args.command != "up":
+        found = json.loads(endpoints.read_text())
+        settings.database_url = settings.database_url or found["database_url"]
+        settings.kafka_bootstrap = settings.kafka_bootstrap or found["kafka_bootstrap"]
+    return settings
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from services.supervisor import up
+
+    settings = settings_for(args)
+    if args.api_port is not None:
+        settings.api_port = args.api_port
+    return up(settings)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from services import runners
+
+    run = {
+        "api": runners.run_api,
+        "ingest": runners.run_ingest,
+        "relay": runners.run_relay,
+        "projector": runners.run_projector,
+    }[args.component]
+    if args.component == "projector":
+        sys.argv = [sys.argv[0], "worker"]  # faust's worker reads its own argv
+    run(settings_for(args))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from projections import SQL_FILES
+    from services.db import migrate
+
+    settings = settings_for(args)
+    migrate(settings.require_database_url(), settings.db_schema, SQL_FILES)
+    print(f"schema {settings.db_schema} is up to date")
+    return 0
+
+
+def cmd_token_issue(args: argparse.Namespace) -> int:
+    from services.auth import issue_token
+    from services.db import connect
+
+    settings = settings_for(args)
+    with connect(settings.require_database_url(), autocommit=True) as conn:
+        try:
+            token = issue_token(conn, settings.db_schema, args.name, args.scope)
+        except ValueError as error:
+            print(f"verkosto: {error}", file=sys.stderr)
+            return 2
+    print(token)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="verkosto", description=__doc__)
+    root.add_argument("--data-dir", help="where a running system keeps its state (default .verkosto)")
+    sub = root.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start the whole system (embedded PostgreSQL and Kafka by default)")
+    up.add_argument("--data-dir", dest="data_dir", default=argparse.SUPPRESS)
+    up.add_argument("--api-port", type=int, help="0 picks a free port (default 8000)")
+    up.set_defaults(func=cmd_up)
+
+    run = sub.add_parser("run", help="run one component in the foreground")
+    run.add_argument("component", choices=["api", "ingest", "relay", "projector"])
+    run.set_defaults(func=cmd_run)
+
+    migrate = sub.add_parser("migrate", help="create or update the database schema")
+    migrate.add_argument("--data-dir", dest="data_dir", default=argparse.SUPPRESS)
+    migrate.set_defaults(func=cmd_migrate)
+
+    token = sub.add_parser("token", help="manage API tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    issue = token_sub.add_parser("issue", help="print a new token (stored hashed)")
+    issue.add_argument("--name", required=True, help="the principal recorded as actor")
+    issue.add_argument("--scope", nargs="+", required=True,
+                       help="events:write history:read dashboards:read admin")
+    issue.add_argument("--data-dir", dest="data_dir", default=argparse.SUPPRESS)
+    issue.set_defaults(func=cmd_token_issue)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=os.environ.get("VERKOSTO_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    args = parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Contract v1: the command JSON integrators send, over HTTP and on Kafka.
+
+Types are named in the past tense because integrators report what happened; inside,
+each model is a command in the imperative. Extend this file; never break it.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal, Union
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+from domain.values import (
+    ActivityKind,
+    Channel,
+    Direction,
+    Importance,
+    LeaveReason,
+    Name,
+    NetworkActivity,
+    NetworkPurpose,
+    NetworkRole,
+    Partner,
+    Stage,
+    TransferReason,
+)
+
+Text = Annotated[str, Field(max_length=4000)]
+Hours = Annotated[float, Field(ge=0, le=100_000)]
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    occurred_at: AwareDatetime | None = Field(
+        None, description="When it happened in the world (ISO 8601 with offset); default now."
+    )
+    command_id: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        None, description="Idempotency key: the same id twice records once."
+    )
+    on_behalf_of: Name | None = None
+    expected_version: int | None = Field(
+        None, ge=1, description="Reject with 409 unless the aggregate is at this version."
+    )
+
+
+class PartnershipCommand(Command):
+    partnership_id: UUID | None = Field(
+        None, description="Required on Kafka; over HTTP the path names it."
+    )
+
+
+class NetworkCommand(Command):
+    network_id: UUID | None = None
+
+
+# Partnerships ---------------------------------------------------------------------------
+
+
+class OpenPartnership(PartnershipCommand):
+    type: Literal["partnership_opened"] = "partnership_opened"
+    partner: Partner
+    owner_unit: Name
+    steward: Name
+
+
+class LogContact(PartnershipCommand):
+    type: Literal["contact_logged"]
+    channel: Channel
+    direction: Direction
+    participants: tuple[Name, ...] = Field(min_length=1, max_length=50)
+    effort_minutes: int | None = Field(None, ge=0, le=100_000)
+    summary: Text | None = None
+
+
+class SignalInterest(PartnershipCommand):
+    type: Literal["interest_signalled"]
+    direction: Direction
+    strength: int = Field(ge=1, le=3)
+    evidence: Text | None = None
+
+
+class RecordJointActivity(PartnershipCommand):
+    type: Literal["joint_activity_recorded"]
+    kind: ActivityKind
+    title: Name
+    our_effort_hours: Hours
+    their_effort_hours: Hours
+    outcome: Text | None = None
+
+
+class Evaluate(PartnershipCommand):
+    type: Literal["evaluated"]
+    factors: dict[Name, float] = Field(min_length=1, max_length=20)
+    note: Text | None = None
+
+
+class Segment(PartnershipCommand):
+    type: Literal["segmented"]
+    now: Importance
+    future: Importance
+    rationale: Text | None = None
+
+
+class TransferOwnership(PartnershipCommand):
+    type: Literal["ownership_transferred"]
+    owner_unit: Name
+    steward: Name
+    reason: TransferReason
+
+
+class ChangeStage(PartnershipCommand):
+    type: Literal["stage_changed"]
+    stage: Stage
+    reason: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9_.-]+$")]
+    note: Text | None = None
+
+
+# Networks -------------------------------------------------------------------------------
+
+
+class JoinNetwork(NetworkCommand):
+    type: Literal["network_joined"] = "network_joined"
+    name: Name
+    purposes: tuple[NetworkPurpose, ...] = Field(min_length=1)
+    role: NetworkRole
+    activity: NetworkActivity
+    best_before: date | None = None
+
+
+class AddMember(NetworkCommand):
+    type: Literal["member_added"]
+    partnership_id: UUID
+
+
+class RemoveMember(NetworkCommand):
+    type: Literal["member_removed"]
+    partnership_id: UUID
+
+
+class ActivateNetwork(NetworkCommand):
+    type: Literal["network_activated"]
+    need: Name
+
+
+class ParkNetwork(NetworkCommand):
+    type: Literal["network_parked"]
+
+
+class LogNetworkContribution(NetworkCommand):
+    type: Literal["network_contribution_logged"]
+    our_effort_hours: Hours
+    outcome: Text | None = None
+
+
+class EvaluateNetwork(NetworkCommand):
+    type: Literal["network_evaluated"]
+    factors: dict[Name, float] = Field(min_length=1, max_length=20)
+
+
+class LeaveNetwork(NetworkCommand):
+    type: Literal["network_left"]
+    reason: LeaveReason
+
+
+PartnershipEventBody = Annotated[
+    Union[LogContact, SignalInterest, RecordJointActivity, Evaluate, Segment, TransferOwnership, ChangeStage],
+    Field(discriminator="type"),
+]
+NetworkEventBody = Annotated[
+    Union[AddMember, RemoveMember, ActivateNetwork, ParkNetwork, LogNetworkContribution, EvaluateNetwork, LeaveNetwork],
+    Field(discriminator="type"),
+]
+AnyCommand = Annotated[
+    Union[
+        OpenPartnership, LogContact, SignalInterest, RecordJointActivity, Evaluate, Segment,
+        TransferOwnership, ChangeStage, JoinNetwork, AddMember, RemoveMember, ActivateNetwork,
+        ParkNetwork, LogNetworkContribution, EvaluateNetwork, LeaveNetwork,
+    ],
+    Field(discriminator="type"),
+]
+any_command = TypeAdapter(AnyCommand)

@@ -1,0 +1,40 @@
+"""PostgreSQL plumbing: migrations and connections for what eventsourcing does not own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from services.application import Verkosto
+from services.eventstore import eventsourcing_env
+
+SERVICES_SQL = Path(__file__).with_name("schema.sql")
+# Concurrent first starts would race on CREATE TYPE/TABLE; one advisory lock orders them.
+_MIGRATION_LOCK = 0x5645524B  # "VERK"
+
+
+def connect(database_url: str, **kwargs: object) -> psycopg.Connection:
+    return psycopg.connect(database_url, row_factory=dict_row, **kwargs)  # type: ignore[arg-type]
+
+
+def migrate(database_url: str, schema: str, sql_files: Iterable[Path]) -> None:
+    """Creates the schema, the event store's tables and ours; safe to run any time."""
+    with connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+        try:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+            app = Verkosto(eventsourcing_env(database_url, schema, create_table=True))
+            app.close()
+            for path in [SERVICES_SQL, *sql_files]:
+                text = path.read_text().replace("{schema}", sql.Identifier(schema).as_string(conn))
+                conn.execute(text)  # type: ignore[arg-type]
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+
+
+def open_application(database_url: str, schema: str) -> Verkosto:
+    return Verkosto(eventsourcing_env(database_url, schema, create_table=False))

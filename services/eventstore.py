@@ -1,0 +1,117 @@
+"""The event store: eventsourcing on PostgreSQL, with pydantic events stored as JSON.
+
+``VerkostoRecorder`` writes the command log and consumer positions inside the same
+transaction as the events, which is what makes duplicate commands and redelivered Kafka
+messages record exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar, NamedTuple
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.utils import get_topic, resolve_topic
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+
+from domain.base import DomainEvent
+
+
+class PydanticMapper(Mapper[UUID]):
+    """Maps frozen pydantic events to stored JSON and back (validated on load)."""
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        assert isinstance(domain_event, DomainEvent)
+        return StoredEvent(
+            originator_id=domain_event.originator_id,
+            originator_version=domain_event.originator_version,
+            topic=get_topic(type(domain_event)),
+            state=domain_event.model_dump_json().encode(),
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        return resolve_topic(stored_event.topic).model_validate_json(stored_event.state)
+
+
+class CommandRecord(NamedTuple):
+    command_id: str
+    aggregate_id: UUID
+    version: int
+
+
+class ConsumerPosition(NamedTuple):
+    consumer: str
+    topic: str
+    partition: int
+    next_offset: int
+    topic_id: str | None
+
+
+class VerkostoRecorder(PostgresApplicationRecorder):
+    """Adds the command log and consumer positions to the events' transaction."""
+
+    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        schema = sql.Identifier(self.datastore.schema)
+        commands: Sequence[CommandRecord] = kwargs.get("commands", ())
+        if commands:
+            # A command id seen before violates the primary key and aborts the whole
+            # transaction, events included: the caller then answers with the first result.
+            curs.execute(
+                sql.SQL(
+                    "INSERT INTO {}.command_log (command_id, aggregate_id, version) "
+                    "SELECT * FROM unnest(%s::text[], %s::uuid[], %s::bigint[])"
+                ).format(schema),
+                (
+                    [c.command_id for c in commands],
+                    [c.aggregate_id for c in commands],
+                    [c.version for c in commands],
+                ),
+            )
+        positions: Sequence[ConsumerPosition] = kwargs.get("positions", ())
+        if positions:
+            curs.execute(
+                sql.SQL(
+                    "INSERT INTO {}.consumer_positions "
+                    "(consumer, topic, partition, next_offset, topic_id) "
+                    "SELECT * FROM unnest(%s::text[], %s::text[], %s::int[], %s::bigint[], %s::text[]) "
+                    "ON CONFLICT (consumer, topic, partition) DO UPDATE SET "
+                    "next_offset = EXCLUDED.next_offset, topic_id = EXCLUDED.topic_id, "
+                    "updated_at = now()"
+                ).format(schema),
+                tuple(list(column) for column in zip(*positions, strict=True)),
+            )
+
+
+def eventsourcing_env(database_url: str, schema: str, *, create_table: bool) -> dict[str, str]:
+    """Translates a PostgreSQL URL into the environment eventsourcing reads."""
+    params = conninfo_to_dict(database_url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(params.get("dbname") or "postgres"),
+        "POSTGRES_HOST": str(params.get("host") or "127.0.0.1"),
+        "POSTGRES_PORT": str(params.get("port") or "5432"),
+        "POSTGRES_USER": str(params.get("user") or "postgres"),
+        "POSTGRES_PASSWORD": str(params.get("password") or ""),
+        "POSTGRES_SCHEMA": schema,
+        "POSTGRES_POOL_SIZE": "4",
+        "POSTGRES_LOCK_TIMEOUT": "5",
+        "CREATE_TABLE": "y" if create_table else "n",
+    }
+
+
+class EventStoreApplication(Application[UUID]):
+    """Base for Verkosto's application: its name makes the table ``verkosto_events``."""
+
+    name = "Verkosto"
+    env: ClassVar[dict[str, str]] = {
+        "MAPPER_TOPIC": get_topic(PydanticMapper),
+        "APPLICATION_RECORDER_TOPIC": get_topic(VerkostoRecorder),
+    }
+
+    @property
+    def events_table(self) -> str:
+        return "verkosto_events"

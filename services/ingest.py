@@ -1,0 +1,205 @@
+"""The command ingest: a kafka-python consumer group on ``verkosto.commands.v1``.
+
+A poll's worth of commands is decided together and committed in one event-store
+transaction along with the consumer's next offsets, so a redelivered message is never
+recorded twice. Anything malformed or refused goes to the dead-letter topic with its
+reason before the offsets move past it: nothing is lost and no partition blocks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from psycopg import sql
+from pydantic import ValidationError
+
+from services.application import ConcurrentWrite, Rejected, Request, Verkosto
+from services.bus import consumer as make_consumer
+from services.bus import producer as make_producer
+from services.bus import topic_id as lookup_topic_id
+from services.contract import any_command
+from services.db import connect
+from services.eventstore import ConsumerPosition
+from services.settings import Settings
+
+log = logging.getLogger(__name__)
+CONSUMER = "ingest"
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    record: ConsumerRecord
+    reason: str
+    detail: str
+
+
+class Malformed(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def parse(record: ConsumerRecord) -> Request:
+    """Turns one Kafka record into a request, or says exactly why it cannot."""
+    try:
+        body = json.loads(record.value)
+    except (TypeError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise Malformed("malformed_json", f"the message is not JSON: {error}") from error
+    if not isinstance(body, dict):
+        raise Malformed("malformed_json", "the message must be a JSON object")
+    actor = body.pop("actor", None)
+    if not isinstance(actor, str) or not actor.strip():
+        raise Malformed("missing_actor", "a Kafka command must name its sender in 'actor'")
+    try:
+        command = any_command.validate_python(body)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'type'}: {e['msg']}" for e in error.errors()
+        )
+        raise Malformed("invalid_command", problems) from error
+    return Request(command, actor=actor.strip(), source="kafka")
+
+
+class CommandIngest:
+    def __init__(self, app: Verkosto, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.topic = settings.commands_topic
+        self.dlq = make_producer(settings)
+        self.consumer = make_consumer(settings, settings.ingest_group)
+        self.topic_id: str | None = None
+        self.recorded = 0
+        self.dead_lettered = 0
+
+    # Positions -------------------------------------------------------------------------
+
+    def stored_positions(self) -> dict[int, tuple[int, str | None]]:
+        with connect(self.settings.require_database_url()) as conn:
+            rows = conn.execute(
+                sql.SQL(
+                    "SELECT partition, next_offset, topic_id FROM {}.consumer_positions "
+                    "WHERE consumer = %s AND topic = %s"
+                ).format(sql.Identifier(self.settings.db_schema)),
+                (CONSUMER, self.topic),
+            ).fetchall()
+        return {r["partition"]: (r["next_offset"], r["topic_id"]) for r in rows}
+
+    def seek_to_stored(self, assigned: Sequence[TopicPartition]) -> None:
+        stored = self.stored_positions()
+        for tp in assigned:
+            offset, topic_id = stored.get(tp.partition, (None, None))
+            if offset is None or (topic_id and self.topic_id and topic_id != self.topic_id):
+                # Never consumed, or the topic was recreated: its offsets mean nothing now.
+                self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, offset)
+
+    # Processing ------------------------------------------------------------------------
+
+    def handle(self, records: Sequence[ConsumerRecord]) -> None:
+        dead: list[DeadLetter] = []
+        parsed: list[tuple[ConsumerRecord, Request]] = []
+        for record in records:
+            try:
+                parsed.append((record, parse(record)))
+            except Malformed as error:
+                dead.append(DeadLetter(record, error.reason, error.detail))
+        positions = self.next_positions(records)
+        while True:
+            decision = self.app.decide([request for _, request in parsed])
+            refused = {index for index, _ in decision.rejected}
+            dead += [
+                DeadLetter(parsed[index][0], rejected.code, rejected.message)
+                for index, rejected in decision.rejected
+            ]
+            # Dead letters are on the bus before the offsets move past them.
+            self.send_dead_letters(dead)
+            dead = []
+            try:
+                outcomes = self.app.commit(decision, positions)
+            except ConcurrentWrite:
+                # A concurrent writer touched one of these aggregates. Decide again, but a
+                # command already dead-lettered stays refused, so it is never also recorded.
+                parsed = [p for i, p in enumerate(parsed) if i not in refused]
+                continue
+            self.recorded += sum(1 for o in outcomes if not isinstance(o, Rejected))
+            return
+
+    def next_positions(self, records: Sequence[ConsumerRecord]) -> list[ConsumerPosition]:
+        furthest: dict[int, int] = {}
+        for record in records:
+            furthest[record.partition] = max(furthest.get(record.partition, -1), record.offset)
+        return [
+            ConsumerPosition(CONSUMER, self.topic, partition, offset + 1, self.topic_id)
+            for partition, offset in furthest.items()
+        ]
+
+    def send_dead_letters(self, dead: Sequence[DeadLetter]) -> None:
+        if not dead:
+            return
+        failed_at = datetime.now(UTC).isoformat().encode()
+        futures = [
+            self.dlq.send(
+                self.settings.dlq_topic,
+                key=letter.record.key,
+                value=letter.record.value,
+                headers=[
+                    ("reason", letter.reason.encode()),
+                    ("detail", letter.detail[:2000].encode()),
+                    ("original_topic", letter.record.topic.encode()),
+                    ("original_partition", str(letter.record.partition).encode()),
+                    ("original_offset", str(letter.record.offset).encode()),
+                    ("failed_at", failed_at),
+                ],
+            )
+            for letter in dead
+        ]
+        self.dlq.flush()
+        for future in futures:
+            future.get()
+        self.dead_lettered += len(dead)
+        for letter in dead:
+            log.warning(
+                "dead-lettered %s[%s]@%s: %s (%s)", letter.record.topic, letter.record.partition,
+                letter.record.offset, letter.reason, letter.detail,
+            )
+
+    # Loop ------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        self.topic_id = lookup_topic_id(self.settings, self.topic)
+        self.consumer.subscribe([self.topic], listener=_SeekToStored(self))
+        while not stop.is_set():
+            polled: dict[Any, list[ConsumerRecord]] = self.consumer.poll(
+                timeout_ms=200, max_records=self.settings.ingest_batch_size
+            )
+            records = [r for batch in polled.values() for r in batch]
+            if records:
+                self.handle(records)
+
+    def close(self) -> None:
+        self.consumer.close(autocommit=False)
+        self.dlq.close(timeout=5)
+
+
+class _SeekToStored(ConsumerRebalanceListener):
+    def __init__(self, ingest: CommandIngest) -> None:
+        self.ingest = ingest
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        pass
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self.ingest.seek_to_stored(list(assigned))
+
+
+

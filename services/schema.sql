@@ -1,0 +1,36 @@
+-- Verkosto's own tables beside the event store; every statement is idempotent.
+CREATE TABLE IF NOT EXISTS {schema}.command_log (
+    command_id   text PRIMARY KEY,
+    aggregate_id uuid NOT NULL,
+    version      bigint NOT NULL,
+    recorded_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- Kafka consumers store their next offset in the same transaction as their effect.
+CREATE TABLE IF NOT EXISTS {schema}.consumer_positions (
+    consumer    text NOT NULL,
+    topic       text NOT NULL,
+    partition   int NOT NULL,
+    next_offset bigint NOT NULL,
+    -- A topic recreated under the same name (a broker that lost its data) has a new id.
+    topic_id    text,
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (consumer, topic, partition)
+);
+
+-- How far the relay has published the notification log, and to which topic instance.
+CREATE TABLE IF NOT EXISTS {schema}.relay_positions (
+    relay      text PRIMARY KEY,
+    position   bigint NOT NULL,
+    topic_id   text,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS {schema}.api_tokens (
+    id          bigserial PRIMARY KEY,
+    name        text NOT NULL,
+    token_hash  text NOT NULL UNIQUE,
+    scopes      text[] NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    revoked_at  timestamptz
+);

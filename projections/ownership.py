@@ -46,8 +46,8 @@ def tenures(conn: psycopg.Connection[Any], schema: str, partnership_id: UUID) ->
             ).format(sql.Identifier(schema)),
             (partnership_id,),
         ).fetchall()
-    for row, following in zip(rows, [*rows[1:], None], strict=True):
-        row["valid_until"] = following["valid_from"] if following else None
+    for index, row in enumerate(rows):
+        row["valid_until"] = rows[index + 1]["valid_from"] if index + 1 < len(rows) else None
     return rows
 
 

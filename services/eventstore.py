@@ -47,8 +47,13 @@ class ConsumerPosition(NamedTuple):
     consumer: str
     topic: str
     partition: int
+    first_offset: int  # the batch's first offset on this partition
     next_offset: int
     topic_id: str | None
+
+
+class StalePosition(Exception):
+    """The stored position is already past this batch: another consumer recorded it."""
 
 
 class VerkostoRecorder(PostgresApplicationRecorder):
@@ -73,17 +78,32 @@ class VerkostoRecorder(PostgresApplicationRecorder):
             )
         positions: Sequence[ConsumerPosition] = kwargs.get("positions", ())
         if positions:
+            # Compare-and-set: a batch moves a position only from at or before its first
+            # offset. A zombie consumer or a redelivered batch finds it moved on, and the
+            # whole transaction rolls back instead of recording the commands twice.
             curs.execute(
                 sql.SQL(
-                    "INSERT INTO {}.consumer_positions "
+                    "WITH batch AS (SELECT * FROM unnest("
+                    "%s::text[], %s::text[], %s::int[], %s::bigint[], %s::bigint[], %s::text[]"
+                    ") AS b(consumer, topic, partition, first_offset, next_offset, topic_id)) "
+                    "INSERT INTO {schema}.consumer_positions AS p "
                     "(consumer, topic, partition, next_offset, topic_id) "
-                    "SELECT * FROM unnest(%s::text[], %s::text[], %s::int[], %s::bigint[], %s::text[]) "
+                    "SELECT consumer, topic, partition, next_offset, topic_id FROM batch "
                     "ON CONFLICT (consumer, topic, partition) DO UPDATE SET "
                     "next_offset = EXCLUDED.next_offset, topic_id = EXCLUDED.topic_id, "
-                    "updated_at = now()"
-                ).format(schema),
+                    "updated_at = now() "
+                    "WHERE p.topic_id IS DISTINCT FROM EXCLUDED.topic_id OR p.next_offset <= ("
+                    "SELECT b.first_offset FROM batch b WHERE b.consumer = EXCLUDED.consumer "
+                    "AND b.topic = EXCLUDED.topic AND b.partition = EXCLUDED.partition) "
+                    "RETURNING p.partition"
+                ).format(schema=schema),
                 tuple(list(column) for column in zip(*positions, strict=True)),
             )
+            moved = curs.fetchall()
+            if len(moved) != len(positions):
+                raise StalePosition(
+                    f"{len(positions) - len(moved)} partition(s) already moved past this batch"
+                )
 
 
 def eventsourcing_env(database_url: str, schema: str, *, create_table: bool) -> dict[str, str]:

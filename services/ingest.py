@@ -27,7 +27,7 @@ from services.bus import producer as make_producer
 from services.bus import topic_id as lookup_topic_id
 from services.contract import any_command
 from services.db import connect
-from services.eventstore import ConsumerPosition
+from services.eventstore import ConsumerPosition, StalePosition
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -126,6 +126,11 @@ class CommandIngest:
             dead = []
             try:
                 outcomes = self.app.commit(decision, positions)
+            except StalePosition as error:
+                # Someone recorded this batch already (we were a zombie, or it came back).
+                log.warning("skipping a batch already recorded: %s", error)
+                self.seek_to_stored(sorted({TopicPartition(r.topic, r.partition) for r in records}))
+                return
             except ConcurrentWrite:
                 # A concurrent writer touched one of these aggregates. Decide again, but a
                 # command already dead-lettered stays refused, so it is never also recorded.
@@ -135,12 +140,14 @@ class CommandIngest:
             return
 
     def next_positions(self, records: Sequence[ConsumerRecord]) -> list[ConsumerPosition]:
-        furthest: dict[int, int] = {}
+        first: dict[int, int] = {}
+        last: dict[int, int] = {}
         for record in records:
-            furthest[record.partition] = max(furthest.get(record.partition, -1), record.offset)
+            first[record.partition] = min(first.get(record.partition, record.offset), record.offset)
+            last[record.partition] = max(last.get(record.partition, record.offset), record.offset)
         return [
-            ConsumerPosition(CONSUMER, self.topic, partition, offset + 1, self.topic_id)
-            for partition, offset in furthest.items()
+            ConsumerPosition(CONSUMER, self.topic, p, first[p], last[p] + 1, self.topic_id)
+            for p in sorted(first)
         ]
 
     def send_dead_letters(self, dead: Sequence[DeadLetter]) -> None:

@@ -1,0 +1,91 @@
+"""Read models on real PostgreSQL: exactly-once application and the ownership timeline."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from projections.app import all_projections
+from projections.ownership import applied, tenure_at, tenures
+from projections.tracking import Delivered, Tracker
+from services.settings import Settings
+
+T0 = datetime(2023, 1, 1, tzinfo=UTC)
+
+
+def event(pid: uuid.UUID, version: int, position: int, kind: str, days: int, **data: Any) -> dict[str, Any]:
+    return {
+        "aggregate_id": str(pid), "version": version, "position": position, "type": kind,
+        "occurred_at": (T0 + timedelta(days=days)).isoformat(),
+        "recorded_at": (T0 + timedelta(days=400 + position)).isoformat(),
+        "actor": "tester", "data": data,
+    }
+
+
+def story(pid: uuid.UUID) -> list[Delivered]:
+    events = [
+        event(pid, 1, 1, "partnership_opened", 0, owner_unit="research", steward="alice"),
+        event(pid, 2, 2, "contact_logged", 5),
+        event(pid, 3, 3, "ownership_transferred", 150, owner_unit="research", steward="bob", reason="steward_left"),
+        # Recorded later, took effect earlier: a back-dated transfer.
+        event(pid, 4, 4, "ownership_transferred", 90, owner_unit="innovation", steward="carol", reason="reassignment"),
+    ]
+    return [Delivered(0, offset, e) for offset, e in enumerate(events)]
+
+
+def apply(settings: Settings, batch: list[Delivered]) -> int:
+    async def run() -> int:
+        async with await psycopg.AsyncConnection.connect(settings.require_database_url()) as conn:
+            return await Tracker(settings.db_schema).apply(conn, all_projections(settings.db_schema), batch)
+
+    return asyncio.run(run())
+
+
+def test_redelivered_events_are_applied_once(settings: Settings) -> None:
+    pid = uuid.uuid4()
+    batch = story(pid)
+    assert apply(settings, batch[:2]) == 2
+    assert apply(settings, batch) == 2  # the first two again, plus two new
+    assert apply(settings, batch) == 0
+    with psycopg.connect(settings.require_database_url()) as conn:
+        assert len(tenures(conn, settings.db_schema, pid)) == 3
+        assert applied(conn, settings.db_schema, pid) == (4, 4)
+
+
+def test_the_timeline_answers_who_owned_it_when(settings: Settings) -> None:
+    pid = uuid.uuid4()
+    apply(settings, story(pid))
+    with psycopg.connect(settings.require_database_url()) as conn:
+        timeline = tenures(conn, settings.db_schema, pid)
+    assert [(t["steward"], t["valid_until"]) for t in timeline] == [
+        ("alice", T0 + timedelta(days=90)),
+        ("carol", T0 + timedelta(days=150)),
+        ("bob", None),
+    ]
+
+    def steward_at(days: int) -> str | None:
+        tenure = tenure_at(timeline, T0 + timedelta(days=days))
+        return tenure["steward"] if tenure else None
+
+    assert [steward_at(d) for d in (-1, 0, 89, 90, 149, 150, 1000)] == [
+        None, "alice", "alice", "carol", "carol", "bob", "bob",
+    ]
+
+
+def test_a_failing_batch_leaves_no_trace(settings: Settings) -> None:
+    pid = uuid.uuid4()
+    broken = story(pid)
+    broken[2] = Delivered(0, 2, {**broken[2].event, "data": {}})  # owner fields missing
+    try:
+        apply(settings, broken)
+    except KeyError:
+        pass
+    else:
+        raise AssertionError("a malformed event must fail the batch")
+    with psycopg.connect(settings.require_database_url()) as conn:
+        assert tenures(conn, settings.db_schema, pid) == []
+        assert applied(conn, settings.db_schema, pid) == (0, 0)

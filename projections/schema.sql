@@ -12,12 +12,14 @@ CREATE TABLE IF NOT EXISTS {schema}.rm_applied (
 );
 
 -- Per projection and partition: the furthest event applied, for freshness and lag.
+-- started_at is when the first batch began; updated_at when the latest one finished.
 CREATE TABLE IF NOT EXISTS {schema}.rm_positions (
     projection   text NOT NULL,
     partition    int NOT NULL,
     kafka_offset bigint NOT NULL,
     position     bigint NOT NULL,
-    updated_at   timestamptz NOT NULL DEFAULT now(),
+    started_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (projection, partition)
 );
 

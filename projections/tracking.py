@@ -113,7 +113,8 @@ class Tracker:
                 "SELECT %s, * FROM unnest(%s::int[], %s::bigint[], %s::bigint[]) "
                 "ON CONFLICT (projection, partition) DO UPDATE SET "
                 "kafka_offset = GREATEST(rm_positions.kafka_offset, EXCLUDED.kafka_offset), "
-                "position = GREATEST(rm_positions.position, EXCLUDED.position), updated_at = now()"
+                "position = GREATEST(rm_positions.position, EXCLUDED.position), "
+                "updated_at = clock_timestamp()"
             ),
             (
                 name,

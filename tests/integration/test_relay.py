@@ -47,12 +47,18 @@ def test_every_event_is_published_in_order_keyed_by_aggregate(app: Verkosto, set
         assert mine[0][1]["data"]["partner"]["name"] == "Acme Oy"
 
 
+def publish_once(app: Verkosto, settings: Settings) -> None:
+    relay = Relay(app, settings)
+    try:
+        relay.resume()
+        relay.publish_batch()
+    finally:
+        relay.close()
+
+
 def test_a_restarted_relay_continues_where_it_stopped(app: Verkosto, settings: Settings) -> None:
     record_story(app, 2)
-    relay = Relay(app, settings)
-    relay.resume()
-    relay.publish_batch()
-    relay.close()
+    publish_once(app, settings)
     record_story(app, 1)
     again = Relay(app, settings)
     try:
@@ -66,10 +72,7 @@ def test_a_restarted_relay_continues_where_it_stopped(app: Verkosto, settings: S
 
 def test_a_lost_topic_is_refilled_from_the_event_store(app: Verkosto, settings: Settings) -> None:
     record_story(app, 2)
-    relay = Relay(app, settings)
-    relay.resume()
-    relay.publish_batch()
-    relay.close()
+    publish_once(app, settings)
     # As if the broker had lost the topic and it was created again: the stored id differs.
     with connect(settings.require_database_url(), autocommit=True) as conn:
         conn.execute(

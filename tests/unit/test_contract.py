@@ -1,0 +1,39 @@
+"""The published contract covers every event the domain can record."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+from pydantic import ValidationError
+
+from domain.base import DomainEvent
+from domain.network import Network
+from domain.partnership import Partnership
+from services.contract import any_command
+from services.published import EVENT_TYPES
+
+
+def event_classes(aggregate: type) -> set[type]:
+    return {
+        member for _, member in inspect.getmembers(aggregate, inspect.isclass)
+        if issubclass(member, DomainEvent) and member.__qualname__.startswith(aggregate.__name__ + ".")
+        and member.__name__ not in ("Event", "Created")
+    }
+
+
+def test_every_domain_event_has_a_published_name() -> None:
+    assert event_classes(Partnership) | event_classes(Network) == set(EVENT_TYPES)
+    names = [name for _, name in EVENT_TYPES.values()]
+    assert len(names) == len(set(names))
+
+
+def test_commands_need_timezone_aware_times_and_known_types() -> None:
+    base = {"type": "contact_logged", "channel": "call", "direction": "inbound", "participants": ["a"]}
+    assert any_command.validate_python({**base, "occurred_at": "2024-01-01T10:00:00+02:00"})
+    with pytest.raises(ValidationError):
+        any_command.validate_python({**base, "occurred_at": "2024-01-01T10:00:00"})
+    with pytest.raises(ValidationError):
+        any_command.validate_python({**base, "type": "contact_deleted"})
+    with pytest.raises(ValidationError):
+        any_command.validate_python({**base, "surprise": 1})

@@ -13,8 +13,8 @@ from typing import Any
 import faust
 import psycopg
 
-from projections.ownership import OwnershipProjection
-from projections.tracking import Delivered, Projection, Tracker
+from projections.catalog import all_projections
+from projections.tracking import Delivered, Tracker
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -22,10 +22,6 @@ log = logging.getLogger(__name__)
 
 def broker_urls(bootstrap: str) -> list[str]:
     return [f"kafka://{server.strip()}" for server in bootstrap.split(",") if server.strip()]
-
-
-def all_projections(schema: str) -> list[Projection]:
-    return [OwnershipProjection(schema)]
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -47,7 +43,7 @@ def create_app(settings: Settings) -> faust.App:
     )
     events = app.topic(settings.events_topic, value_type=bytes, value_serializer="raw", key_serializer="raw")
     tracker = Tracker(settings.db_schema)
-    projections = all_projections(settings.db_schema)
+    projections = all_projections()
     database_url = settings.require_database_url()
     state: dict[str, Any] = {"conn": None}
 

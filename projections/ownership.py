@@ -9,20 +9,33 @@ from uuid import UUID
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row, tuple_row
+from psycopg.rows import dict_row
 
 
 class OwnershipProjection:
     name = "ownership"
+    tables = ("tenures",)
+    ddl = """
+    -- One row per tenure start, in valid time (occurred_at).
+    CREATE TABLE IF NOT EXISTS {rm}.tenures (
+        partnership_id uuid NOT NULL,
+        version        bigint NOT NULL,
+        valid_from     timestamptz NOT NULL,
+        recorded_at    timestamptz NOT NULL,
+        owner_unit     text NOT NULL,
+        steward        text NOT NULL,
+        reason         text NOT NULL,
+        actor          text NOT NULL,
+        position       bigint NOT NULL,
+        PRIMARY KEY (partnership_id, version)
+    );
+    CREATE INDEX IF NOT EXISTS tenures_valid_from ON {rm}.tenures (partnership_id, valid_from, version);
+    CREATE INDEX IF NOT EXISTS tenures_steward ON {rm}.tenures (steward, valid_from);
+    """
 
-    def __init__(self, schema: str) -> None:
-        self.insert = sql.SQL(
-            "INSERT INTO {}.rm_ownership (partnership_id, version, valid_from, recorded_at, "
-            "owner_unit, steward, reason, actor, position) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
-        ).format(sql.Identifier(schema))
-
-    async def apply(self, cur: psycopg.AsyncCursor[Any], events: Sequence[dict[str, Any]]) -> None:
+    async def apply(
+        self, cur: psycopg.AsyncCursor[Any], rm: sql.Identifier, events: list[dict[str, Any]]
+    ) -> None:
         rows = [
             (
                 e["aggregate_id"], e["version"], e["occurred_at"], e["recorded_at"],
@@ -33,17 +46,24 @@ class OwnershipProjection:
             if e["type"] in ("partnership_opened", "ownership_transferred")
         ]
         if rows:
-            await cur.executemany(self.insert, rows)
+            await cur.executemany(
+                sql.SQL(
+                    "INSERT INTO {}.tenures (partnership_id, version, valid_from, recorded_at, "
+                    "owner_unit, steward, reason, actor, position) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+                ).format(rm),
+                rows,
+            )
 
 
-def tenures(conn: psycopg.Connection[Any], schema: str, partnership_id: UUID) -> list[dict[str, Any]]:
+def tenures(conn: psycopg.Connection[Any], rm: sql.Identifier, partnership_id: UUID) -> list[dict[str, Any]]:
     """The timeline in valid time; a back-dated transfer lands where it took effect."""
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             sql.SQL(
                 "SELECT owner_unit, steward, valid_from, recorded_at, reason, actor, version, position "
-                "FROM {}.rm_ownership WHERE partnership_id = %s ORDER BY valid_from, version"
-            ).format(sql.Identifier(schema)),
+                "FROM {}.tenures WHERE partnership_id = %s ORDER BY valid_from, version"
+            ).format(rm),
             (partnership_id,),
         ).fetchall()
     for index, row in enumerate(rows):
@@ -58,16 +78,3 @@ def tenure_at(timeline: Sequence[dict[str, Any]], moment: datetime) -> dict[str,
             break
         current = tenure
     return current
-
-
-def applied(conn: psycopg.Connection[Any], schema: str, aggregate_id: UUID) -> tuple[int, int]:
-    """(version, position) of the last event of this aggregate the projection applied."""
-    with conn.cursor(row_factory=tuple_row) as cur:
-        row = cur.execute(
-            sql.SQL(
-                "SELECT version, position FROM {}.rm_applied "
-                "WHERE projection = %s AND aggregate_id = %s"
-            ).format(sql.Identifier(schema)),
-            (OwnershipProjection.name, aggregate_id),
-        ).fetchone()
-    return (row[0], row[1]) if row else (0, 0)

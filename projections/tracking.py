@@ -2,22 +2,28 @@
 
 Each batch is one transaction: the read-model writes, the per-aggregate versions applied
 (the redelivery guard) and the per-partition positions commit together or not at all.
+The batch also holds the active-version rows in share mode, so a rebuild's swap waits
+for it and no batch is split across two versions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
 
 import psycopg
 from psycopg import sql
 
+from projections.registry import Projection
+
+REPLAY_PARTITION = -1  # positions row of events replayed from the event store (rebuilds)
+
 
 @dataclass(frozen=True)
 class Delivered:
-    """One event as it came off the bus."""
+    """One event as it came off the bus (or out of the event store, in a rebuild)."""
 
     partition: int
     offset: int
@@ -36,43 +42,41 @@ class Delivered:
         return int(self.event["position"])
 
 
-class Projection(Protocol):
-    name: str
-
-    async def apply(self, cur: psycopg.AsyncCursor[Any], events: Sequence[dict[str, Any]]) -> None:
-        """Applies events not seen before, in per-aggregate version order."""
-
-
 class Tracker:
     def __init__(self, schema: str) -> None:
-        self.schema = sql.Identifier(schema)
-
-    def _sql(self, text: str) -> sql.Composed:
-        return sql.SQL(text).format(schema=self.schema)
+        self.base = sql.Identifier(schema)
 
     async def apply(
-        self, conn: psycopg.AsyncConnection[Any], projections: Sequence[Projection], batch: Sequence[Delivered]
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        projections: Sequence[Projection],
+        batch: Sequence[Delivered],
+        schemas: dict[str, str] | None = None,
     ) -> int:
-        """Returns how many (projection, event) pairs were new."""
+        """Returns how many (projection, event) pairs were new. ``schemas`` overrides the
+        active versions (a rebuild writes to its new version)."""
         applied_total = 0
         async with conn.transaction(), conn.cursor() as cur:
+            if schemas is None:
+                await cur.execute(
+                    sql.SQL("SELECT projection, rm_schema FROM {}.rm_active FOR SHARE").format(self.base)
+                )
+                schemas = {row[0]: row[1] for row in await cur.fetchall()}
             for projection in projections:
-                fresh = await self._fresh(cur, projection.name, batch)
+                rm = sql.Identifier(schemas[projection.name])
+                fresh = await self._fresh(cur, rm, batch)
                 if fresh:
-                    await projection.apply(cur, [d.event for d in fresh])
-                    await self._remember(cur, projection.name, fresh)
-                await self._advance(cur, projection.name, batch)
+                    await projection.apply(cur, rm, [d.event for d in fresh])
+                    await self._remember(cur, rm, fresh)
+                await self._advance(cur, rm, batch)
                 applied_total += len(fresh)
         return applied_total
 
-    async def _fresh(self, cur: Any, name: str, batch: Sequence[Delivered]) -> list[Delivered]:
+    async def _fresh(self, cur: Any, rm: sql.Identifier, batch: Sequence[Delivered]) -> list[Delivered]:
         ids = list({d.aggregate_id for d in batch})
         await cur.execute(
-            self._sql(
-                "SELECT aggregate_id, version FROM {schema}.rm_applied "
-                "WHERE projection = %s AND aggregate_id = ANY(%s)"
-            ),
-            (name, ids),
+            sql.SQL("SELECT aggregate_id, version FROM {}.applied WHERE aggregate_id = ANY(%s)").format(rm),
+            (ids,),
         )
         seen: dict[UUID, int] = {row[0]: row[1] for row in await cur.fetchall()}
         fresh = []
@@ -82,42 +86,35 @@ class Tracker:
                 fresh.append(delivered)
         return fresh
 
-    async def _remember(self, cur: Any, name: str, fresh: Sequence[Delivered]) -> None:
+    async def _remember(self, cur: Any, rm: sql.Identifier, fresh: Sequence[Delivered]) -> None:
         last: dict[UUID, Delivered] = {}
         for delivered in fresh:
             last[delivered.aggregate_id] = delivered
         await cur.execute(
-            self._sql(
-                "INSERT INTO {schema}.rm_applied (projection, aggregate_id, version, position) "
-                "SELECT %s, * FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[]) "
-                "ON CONFLICT (projection, aggregate_id) DO UPDATE SET "
+            sql.SQL(
+                "INSERT INTO {}.applied (aggregate_id, version, position) "
+                "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[]) "
+                "ON CONFLICT (aggregate_id) DO UPDATE SET "
                 "version = EXCLUDED.version, position = EXCLUDED.position"
-            ),
-            (
-                name,
-                list(last),
-                [d.version for d in last.values()],
-                [d.position for d in last.values()],
-            ),
+            ).format(rm),
+            (list(last), [d.version for d in last.values()], [d.position for d in last.values()]),
         )
 
-    async def _advance(self, cur: Any, name: str, batch: Sequence[Delivered]) -> None:
+    async def _advance(self, cur: Any, rm: sql.Identifier, batch: Sequence[Delivered]) -> None:
         furthest: dict[int, Delivered] = {}
         for delivered in batch:
             known = furthest.get(delivered.partition)
             if known is None or delivered.offset > known.offset:
                 furthest[delivered.partition] = delivered
         await cur.execute(
-            self._sql(
-                "INSERT INTO {schema}.rm_positions (projection, partition, kafka_offset, position) "
-                "SELECT %s, * FROM unnest(%s::int[], %s::bigint[], %s::bigint[]) "
-                "ON CONFLICT (projection, partition) DO UPDATE SET "
-                "kafka_offset = GREATEST(rm_positions.kafka_offset, EXCLUDED.kafka_offset), "
-                "position = GREATEST(rm_positions.position, EXCLUDED.position), "
-                "updated_at = clock_timestamp()"
-            ),
+            sql.SQL(
+                "INSERT INTO {rm}.positions AS p (partition, kafka_offset, position) "
+                "SELECT * FROM unnest(%s::int[], %s::bigint[], %s::bigint[]) "
+                "ON CONFLICT (partition) DO UPDATE SET "
+                "kafka_offset = GREATEST(p.kafka_offset, EXCLUDED.kafka_offset), "
+                "position = GREATEST(p.position, EXCLUDED.position), updated_at = clock_timestamp()"
+            ).format(rm=rm),
             (
-                name,
                 list(furthest),
                 [d.offset for d in furthest.values()],
                 [d.position for d in furthest.values()],

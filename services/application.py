@@ -233,15 +233,15 @@ class Verkosto(EventStoreApplication):
             published_event(r["topic"], bytes(r["state"]), r["notification_id"]) for r in rows
         ]
 
-    def version_at(self, aggregate_id: UUID, position: int) -> int | None:
-        """The aggregate's last version recorded at or before a global position."""
+    def event_at(self, position: int) -> tuple[UUID, int] | None:
+        """Which aggregate version was recorded at a global position."""
         query = self._sql(
-            "SELECT max(originator_version) AS v FROM {schema}.verkosto_events "
-            "WHERE originator_id = %s AND notification_id <= %s"
+            "SELECT originator_id, originator_version FROM {schema}.verkosto_events "
+            "WHERE notification_id = %s"
         )
         with self.recorder.datastore.get_connection() as conn:
-            row = conn.execute(query, (aggregate_id, position)).fetchone()
-        return row["v"] if row else None
+            row = conn.execute(query, (position,)).fetchone()
+        return (row["originator_id"], row["originator_version"]) if row else None
 
 
 class _Unknown(DomainError):

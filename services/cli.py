@@ -52,11 +52,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from projections import SQL_FILES
     from services.db import migrate
 
     settings = settings_for(args)
-    migrate(settings.require_database_url(), settings.db_schema, SQL_FILES)
+    migrate(settings.require_database_url(), settings.db_schema)
     print(f"schema {settings.db_schema} is up to date")
     return 0
 
@@ -73,6 +72,48 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
             print(f"verkosto: {error}", file=sys.stderr)
             return 2
     print(token)
+    return 0
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from projections.catalog import all_projections, by_name
+    from projections.rebuild import rebuild_sync
+
+    settings = settings_for(args)
+    chosen = [by_name(args.name)] if args.name else all_projections()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns) as progress:
+        for projection in chosen:
+            task = progress.add_task(f"rebuilding {projection.name}", total=None)
+
+            def advance(reached: int, last: int, task: int = task) -> None:
+                progress.update(task, completed=reached, total=max(last, reached))
+
+            version, schema = rebuild_sync(settings.require_database_url(), settings.db_schema, projection, advance)
+            progress.console.print(f"{projection.name}: version {version} is active ({schema})")
+    return 0
+
+
+def cmd_network_plan(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from domain.network_plan import network_plan, plan_markdown
+    from projections.insights import network_facts_all
+    from projections.registry import active_schema
+    from services.db import connect
+
+    settings = settings_for(args)
+    as_of = datetime.fromisoformat(args.as_of) if args.as_of else datetime.now(UTC)
+    with connect(settings.require_database_url()) as conn:
+        rm = active_schema(conn, settings.db_schema, "networks")
+        healths = network_plan(network_facts_all(conn, rm), as_of)
+    text = plan_markdown(healths, as_of)
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        print(text)
     return 0
 
 
@@ -102,6 +143,18 @@ def parser() -> argparse.ArgumentParser:
                        help="events:write history:read dashboards:read admin")
     issue.add_argument("--data-dir", dest="data_dir", default=argparse.SUPPRESS)
     issue.set_defaults(func=cmd_token_issue)
+    projections = sub.add_parser("projections", help="manage read models")
+    projections_sub = projections.add_subparsers(dest="projections_command", required=True)
+    rebuild = projections_sub.add_parser("rebuild", help="replay history into a new version, then swap it in")
+    rebuild.add_argument("name", nargs="?", help="one projection (default: all)")
+    rebuild.add_argument("--data-dir", dest="data_dir", default=argparse.SUPPRESS)
+    rebuild.set_defaults(func=cmd_rebuild)
+
+    plan = sub.add_parser("network-plan", help="print the organisation's network plan as Markdown")
+    plan.add_argument("--as-of", help="ISO date-time with offset (default now)")
+    plan.add_argument("--output", help="write to this file instead of standard output")
+    plan.add_argument("--data-dir", dest="data_dir", default=argparse.SUPPRESS)
+    plan.set_defaults(func=cmd_network_plan)
     return root
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 
 import psycopg
@@ -21,17 +20,22 @@ def connect(database_url: str, **kwargs: object) -> psycopg.Connection:
     return psycopg.connect(database_url, row_factory=dict_row, **kwargs)  # type: ignore[arg-type]
 
 
-def migrate(database_url: str, schema: str, sql_files: Iterable[Path]) -> None:
-    """Creates the schema, the event store's tables and ours; safe to run any time."""
+def migrate(database_url: str, schema: str) -> None:
+    """Creates the schema, the event store's tables, ours and the read models' active
+    versions; safe to run any time."""
+    from projections import SQL_FILES
+    from projections.catalog import install
+
     with connect(database_url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
         try:
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
             app = Verkosto(eventsourcing_env(database_url, schema, create_table=True))
             app.close()
-            for path in [SERVICES_SQL, *sql_files]:
+            for path in [SERVICES_SQL, *SQL_FILES]:
                 text = path.read_text().replace("{schema}", sql.Identifier(schema).as_string(conn))
                 conn.execute(text)  # type: ignore[arg-type]
+            install(conn, schema)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
 

@@ -59,10 +59,9 @@ def bootstrap(settings: Settings, console: Console) -> str:
     """Migrations, topics and the development token; returns the token."""
     from services.auth import issue_token
     from services.db import connect, migrate
-    from projections import SQL_FILES
 
     database_url = settings.require_database_url()
-    migrate(database_url, settings.db_schema, SQL_FILES)
+    migrate(database_url, settings.db_schema)
     ensure_topics(settings)
     token_file = settings.data_dir / "dev-token"
     with connect(database_url, autocommit=True) as conn:

@@ -73,7 +73,6 @@ def unique(prefix: str) -> str:
 @pytest.fixture
 def settings(database_url: str, kafka_bootstrap: str, tmp_path: Path) -> Iterator[Settings]:
     """A fresh schema and fresh topics: tests never see each other's data."""
-    from projections import SQL_FILES
     from services.bus import ensure_topics
     from services.db import connect, migrate
 
@@ -89,7 +88,7 @@ def settings(database_url: str, kafka_bootstrap: str, tmp_path: Path) -> Iterato
         ingest_group=f"{name}-ingest",
         projector_group=f"{name}-projector",
     )
-    migrate(database_url, s.db_schema, SQL_FILES)
+    migrate(database_url, s.db_schema)
     ensure_topics(s)
     yield s
     with connect(database_url, autocommit=True) as conn:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -10,8 +9,11 @@ from fastapi import APIRouter, Body, Query, Response
 from pydantic import AwareDatetime
 
 from domain.partnership import Partnership
-from projections.ownership import applied, tenure_at, tenures
+from projections.ownership import tenure_at, tenures
+from projections.reading import applied
+from projections.registry import active_schema
 from services.api.commands import Receipt, bind, record
+from services.api.freshness import await_position
 from services.api.deps import HistoryReader, ServicesDep, Writer
 from services.api.problems import Problem
 from services.application import NotFound
@@ -93,19 +95,11 @@ def get_owners(
 ) -> dict[str, Any]:
     """The ownership timeline from the projection, or the owner at one moment."""
     load(services, partnership_id)
-    schema = services.settings.db_schema
-    caught_up = True
     with services.pool.connection() as conn:
-        if min_position is not None:
-            target = services.app.version_at(partnership_id, min_position) or 0
-            deadline = time.monotonic() + wait_ms / 1000
-            while applied(conn, schema, partnership_id)[0] < target:
-                if time.monotonic() >= deadline:
-                    caught_up = False
-                    break
-                time.sleep(0.05)
-        timeline = tenures(conn, schema, partnership_id)
-        _, position = applied(conn, schema, partnership_id)
+        rm = active_schema(conn, services.settings.db_schema, "ownership")
+        caught_up = await_position(services, conn, rm, min_position, wait_ms)
+        timeline = tenures(conn, rm, partnership_id)
+        _, position = applied(conn, rm, partnership_id)
     answer: dict[str, Any] = {
         "partnership_id": partnership_id,
         "position": position,

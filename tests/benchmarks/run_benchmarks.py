@@ -28,7 +28,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from projections import SQL_FILES
+from projections.registry import active_schema
 from services import contract as c
 from services.application import Request, Verkosto
 from services.bus import ensure_topics
@@ -84,7 +84,7 @@ def fresh_settings(database_url: str, bootstrap: str) -> Settings:
         ingest_group=f"{name}-ingest", projector_group=f"{name}-projector",
         data_dir=Path(tempfile.mkdtemp(prefix="verkosto-bench-data-")),
     )
-    migrate(database_url, name, SQL_FILES)
+    migrate(database_url, name)
     ensure_topics(settings)
     return settings
 
@@ -189,11 +189,12 @@ def bench_projection(settings: Settings, total: int) -> Result:
         [sys.executable, "-m", "services.cli", "run", "projector"], env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    query = f'SELECT coalesce(sum(version), 0)::bigint AS n FROM "{settings.db_schema}".rm_applied'
-    span = (
-        "SELECT extract(epoch FROM max(updated_at) - min(started_at)) AS s "
-        f'FROM "{settings.db_schema}".rm_positions'
-    )
+    # Every projection commits in the projector's one transaction per batch; the
+    # ownership version's tracking therefore speaks for all of them.
+    with connect(settings.require_database_url()) as conn:
+        rm = active_schema(conn, settings.db_schema, "ownership").as_string(conn)
+    query = f"SELECT coalesce(sum(version), 0)::bigint AS n FROM {rm}.applied"
+    span = f"SELECT extract(epoch FROM max(updated_at) - min(started_at)) AS s FROM {rm}.positions"
     try:
         with connect(settings.require_database_url(), autocommit=True) as conn:
             deadline = time.monotonic() + 600

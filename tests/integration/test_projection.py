@@ -9,8 +9,10 @@ from typing import Any
 
 import psycopg
 
-from projections.app import all_projections
-from projections.ownership import applied, tenure_at, tenures
+from projections.catalog import all_projections
+from projections.ownership import tenure_at, tenures
+from projections.reading import applied
+from projections.registry import active_schema
 from projections.tracking import Delivered, Tracker
 from services.settings import Settings
 
@@ -19,7 +21,8 @@ T0 = datetime(2023, 1, 1, tzinfo=UTC)
 
 def event(pid: uuid.UUID, version: int, position: int, kind: str, days: int, **data: Any) -> dict[str, Any]:
     return {
-        "aggregate_id": str(pid), "version": version, "position": position, "type": kind,
+        "aggregate_id": str(pid), "aggregate_type": "partnership", "event_id": f"{pid}:{version}",
+        "version": version, "position": position, "type": kind,
         "occurred_at": (T0 + timedelta(days=days)).isoformat(),
         "recorded_at": (T0 + timedelta(days=400 + position)).isoformat(),
         "actor": "tester", "data": data,
@@ -28,8 +31,9 @@ def event(pid: uuid.UUID, version: int, position: int, kind: str, days: int, **d
 
 def story(pid: uuid.UUID) -> list[Delivered]:
     events = [
-        event(pid, 1, 1, "partnership_opened", 0, owner_unit="research", steward="alice"),
-        event(pid, 2, 2, "contact_logged", 5),
+        event(pid, 1, 1, "partnership_opened", 0, owner_unit="research", steward="alice",
+              partner={"name": "Acme Oy", "kind": "organisation", "roles": ["customer"]}),
+        event(pid, 2, 2, "contact_logged", 5, channel="call", direction="inbound", participants=["alice"]),
         event(pid, 3, 3, "ownership_transferred", 150, owner_unit="research", steward="bob", reason="steward_left"),
         # Recorded later, took effect earlier: a back-dated transfer.
         event(pid, 4, 4, "ownership_transferred", 90, owner_unit="innovation", steward="carol", reason="reassignment"),
@@ -37,10 +41,14 @@ def story(pid: uuid.UUID) -> list[Delivered]:
     return [Delivered(0, offset, e) for offset, e in enumerate(events)]
 
 
+def rm(conn: psycopg.Connection[Any], settings: Settings) -> Any:
+    return active_schema(conn, settings.db_schema, "ownership")
+
+
 def apply(settings: Settings, batch: list[Delivered]) -> int:
     async def run() -> int:
         async with await psycopg.AsyncConnection.connect(settings.require_database_url()) as conn:
-            return await Tracker(settings.db_schema).apply(conn, all_projections(settings.db_schema), batch)
+            return await Tracker(settings.db_schema).apply(conn, all_projections(), batch)
 
     return asyncio.run(run())
 
@@ -48,19 +56,20 @@ def apply(settings: Settings, batch: list[Delivered]) -> int:
 def test_redelivered_events_are_applied_once(settings: Settings) -> None:
     pid = uuid.uuid4()
     batch = story(pid)
-    assert apply(settings, batch[:2]) == 2
-    assert apply(settings, batch) == 2  # the first two again, plus two new
+    every = len(all_projections())
+    assert apply(settings, batch[:2]) == 2 * every
+    assert apply(settings, batch) == 2 * every  # the first two again, plus two new
     assert apply(settings, batch) == 0
     with psycopg.connect(settings.require_database_url()) as conn:
-        assert len(tenures(conn, settings.db_schema, pid)) == 3
-        assert applied(conn, settings.db_schema, pid) == (4, 4)
+        assert len(tenures(conn, rm(conn, settings), pid)) == 3
+        assert applied(conn, rm(conn, settings), pid) == (4, 4)
 
 
 def test_the_timeline_answers_who_owned_it_when(settings: Settings) -> None:
     pid = uuid.uuid4()
     apply(settings, story(pid))
     with psycopg.connect(settings.require_database_url()) as conn:
-        timeline = tenures(conn, settings.db_schema, pid)
+        timeline = tenures(conn, rm(conn, settings), pid)
     assert [(t["steward"], t["valid_until"]) for t in timeline] == [
         ("alice", T0 + timedelta(days=90)),
         ("carol", T0 + timedelta(days=150)),
@@ -87,5 +96,5 @@ def test_a_failing_batch_leaves_no_trace(settings: Settings) -> None:
     else:
         raise AssertionError("a malformed event must fail the batch")
     with psycopg.connect(settings.require_database_url()) as conn:
-        assert tenures(conn, settings.db_schema, pid) == []
-        assert applied(conn, settings.db_schema, pid) == (0, 0)
+        assert tenures(conn, rm(conn, settings), pid) == []
+        assert applied(conn, rm(conn, settings), pid) == (0, 0)

@@ -1,0 +1,225 @@
+"""What we know about one network as of a date: the facts, the thresholds, the measures.
+
+The network plan (``domain.network_plan``) turns these measures into a recommendation.
+Everything here is pure and deterministic: time comes only from the facts and an explicit
+``as_of``, and a plan as of a past date sees only what had happened by then.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+from domain.values import NetworkActivity, NetworkPurpose
+
+Activity = Literal["active", "passive", "dormant", "left"]
+Recommendation = Literal["keep", "activate", "park", "leave", "left"]
+BestBeforeStatus = Literal["none", "ok", "near", "passed"]
+
+# Reported floats are rounded so that equal inputs print and compare equally everywhere.
+DECIMALS = 6
+
+
+@dataclass(frozen=True)
+class PlanThresholds:
+    # "The last 12 months": effort and evaluations older than this no longer describe us.
+    window_days: int = 365
+    # A passive network in which nothing happened for a year is dormant: kept only in case.
+    dormant_after_days: int = 365
+    # A quarter is about the time it takes to wind our part down in an orderly way.
+    best_before_warning_days: int = 90
+    # The outcome formula is a log scale, so the effort an outcome is worth scales with it:
+    # an adequate outcome (1) is worth at most 100 h a year (about two hours a week), an
+    # excellent one (10) up to 1000 h (half a person-year), a poor one (0.1) only 10 h.
+    min_efficiency: float = 0.01
+    # Under three working days a year the network costs too little for efficiency to matter,
+    # and a single evaluation would swing the ratio wildly.
+    min_effort_for_efficiency_hours: float = 20.0
+    # Worse than "adequate" never justifies non-trivial effort, whatever the hours.
+    min_adequate_outcome: float = 1.0
+    # Poor (0.1) to excellent (10) or back is a factor of 100: two steps on the scale.
+    ambition_jump_factor: float = 100.0
+    # One jump may be a real change for better or worse; recurring jumps mean the members
+    # aim at different levels ("recurring jumps in quality").
+    ambition_jumps_to_leave: int = 2
+    # A passive network is worth activating when it can bring in something we cannot get
+    # alone, and its last evaluation showed it delivers (excellent).
+    activation_purposes: frozenset[str] = frozenset(
+        {NetworkPurpose.FUNDING.value, NetworkPurpose.SHARED_GOAL.value}
+    )
+    activate_min_last_outcome: float = 10.0
+
+
+THRESHOLDS = PlanThresholds()
+
+
+def check_aware(label: str, moment: datetime) -> None:
+    # Naive and aware datetimes cannot be compared; catch the mistake where it is made.
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{label} must be timezone-aware, got {moment.isoformat()}")
+
+
+@dataclass(frozen=True)
+class NetworkFacts:
+    """Everything the projection knows about one network, built by the caller from events.
+
+    ``activity`` and ``members`` are as last recorded. ``parkings`` (when the network was
+    parked) lets a plan as of a past date tell what the activity was then; leave it empty
+    if the network was never parked.
+    """
+
+    network_id: str
+    name: str
+    purposes: tuple[str, ...]
+    role: str
+    activity: str
+    joined_at: datetime
+    best_before: date | None
+    left_at: datetime | None
+    left_reason: str | None
+    members: int
+    contributions: tuple[tuple[datetime, float], ...]
+    evaluations: tuple[tuple[datetime, float], ...]
+    activations: tuple[tuple[datetime, str], ...]
+    last_event_at: datetime
+    parkings: tuple[datetime, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        # Only facts that events can produce are accepted, so assess() never meets nonsense.
+        if self.activity not in {a.value for a in NetworkActivity}:
+            raise ValueError(f"activity must be active or passive, got {self.activity!r}")
+        for label, moment in self._moments():
+            check_aware(label, moment)
+        if any(hours < 0 or not math.isfinite(hours) for _, hours in self.contributions):
+            raise ValueError("effort hours must be finite and not negative")
+        if any(outcome <= 0 or not math.isfinite(outcome) for _, outcome in self.evaluations):
+            raise ValueError("outcomes are products of 0.1, 1 and 10, so always positive")
+
+    def _moments(self) -> list[tuple[str, datetime]]:
+        moments = [("joined_at", self.joined_at), ("last_event_at", self.last_event_at)]
+        if self.left_at is not None:
+            moments.append(("left_at", self.left_at))
+        moments += [("contribution", at) for at, _ in self.contributions]
+        moments += [("evaluation", at) for at, _ in self.evaluations]
+        moments += [("activation", at) for at, _ in self.activations]
+        moments += [("parking", at) for at in self.parkings]
+        return moments
+
+
+@dataclass(frozen=True)
+class NetworkHealth:
+    network_id: str
+    name: str
+    purposes: tuple[str, ...]
+    role: str
+    activity: Activity
+    effort_hours: float
+    # Geometric, not arithmetic: outcomes live on a log scale (0.1, 1, 10), so the mean of
+    # their logarithms is the fair middle. 0.1 and 10 average to 1 (adequate), whereas an
+    # arithmetic mean (5.05) would let one excellent review hide a poor one.
+    outcome: float | None
+    efficiency: float | None
+    best_before: date | None
+    best_before_status: BestBeforeStatus
+    recommendation: Recommendation
+    reason: str | None
+    explanation: str
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["purposes"] = list(self.purposes)
+        data["best_before"] = self.best_before.isoformat() if self.best_before else None
+        return data
+
+
+@dataclass(frozen=True)
+class Measures:
+    """The facts seen as of one moment: only what had happened by then counts."""
+
+    as_of: datetime
+    left: bool
+    activity: Activity
+    effort_hours: float
+    outcome: float | None
+    efficiency: float | None
+    window_outcomes: tuple[float, ...]  # in time order
+    last_outcome: float | None  # the latest evaluation at any time up to as_of
+    best_before_status: BestBeforeStatus
+    days_to_best_before: int | None
+
+
+def measure(facts: NetworkFacts, as_of: datetime, thresholds: PlanThresholds) -> Measures:
+    check_aware("as_of", as_of)
+    if facts.joined_at > as_of:
+        raise ValueError(f"{facts.name!r} was joined after {as_of.isoformat()}")
+    window_start = as_of - timedelta(days=thresholds.window_days)
+
+    def in_window(at: datetime) -> bool:
+        return window_start < at <= as_of
+
+    efforts = [hours for at, hours in facts.contributions if in_window(at)]
+    effort = round(math.fsum(efforts), DECIMALS)
+    # Sorting by (time, outcome) keeps the order deterministic when two share a moment.
+    evaluated = sorted((at, outcome) for at, outcome in facts.evaluations if at <= as_of)
+    window_outcomes = tuple(outcome for at, outcome in evaluated if in_window(at))
+    outcome = geometric_mean(window_outcomes)
+    efficiency = None
+    if outcome is not None and effort > 0:
+        efficiency = round(outcome / effort, DECIMALS)
+    left = facts.left_at is not None and facts.left_at <= as_of
+    status, days = best_before_status(facts.best_before, as_of, thresholds)
+    return Measures(
+        as_of=as_of,
+        left=left,
+        activity="left" if left else activity_as_of(facts, as_of, thresholds),
+        effort_hours=effort,
+        outcome=outcome,
+        efficiency=efficiency,
+        window_outcomes=window_outcomes,
+        last_outcome=evaluated[-1][1] if evaluated else None,
+        best_before_status=status,
+        days_to_best_before=days,
+    )
+
+
+def geometric_mean(outcomes: tuple[float, ...]) -> float | None:
+    if not outcomes:
+        return None
+    mean_log = math.fsum(math.log10(o) for o in outcomes) / len(outcomes)
+    return round(10**mean_log, DECIMALS)
+
+
+def best_before_status(
+    best_before: date | None, as_of: datetime, thresholds: PlanThresholds
+) -> tuple[BestBeforeStatus, int | None]:
+    if best_before is None:
+        return "none", None
+    days = (best_before - as_of.date()).days
+    if days < 0:
+        return "passed", days
+    if days <= thresholds.best_before_warning_days:
+        return "near", days
+    return "ok", days
+
+
+def recorded_activity_as_of(facts: NetworkFacts, as_of: datetime) -> str:
+    # Only a passive network can be activated and only an active one parked, so the first
+    # change after as_of reveals the activity at as_of; without one, the record stands.
+    later = [(at, "passive") for at, _ in facts.activations if at > as_of]
+    later += [(at, "active") for at in facts.parkings if at > as_of]
+    return min(later)[1] if later else facts.activity
+
+
+def activity_as_of(facts: NetworkFacts, as_of: datetime, thresholds: PlanThresholds) -> Activity:
+    if recorded_activity_as_of(facts, as_of) == "active":
+        return "active"
+    # Joining, contributing, activating or evaluating are signs of life; parking is not.
+    signs_of_life = [facts.joined_at]
+    signs_of_life += [at for at, _ in facts.contributions + facts.evaluations]
+    signs_of_life += [at for at, _ in facts.activations]
+    last_sign = max(at for at in signs_of_life if at <= as_of)
+    if as_of - last_sign >= timedelta(days=thresholds.dormant_after_days):
+        return "dormant"
+    return "passive"

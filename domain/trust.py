@@ -1,0 +1,383 @@
+"""The trust trajectory of one partnership: interest, then trust, then commitment.
+
+A pure fold over what happened. Interest must be mutual, so the weaker side counts.
+Trust needs time and doing things together: it grows only through joint activities and
+good evaluations, never past what the relationship's age allows, and contacts alone only
+make the partner familiar. A steward change keeps the organisation's part of trust and
+restarts the personal part, because a partnership cannot be bequeathed.
+
+Time comes only from the happenings and an explicit ``as_of``; every stored number is
+rounded, so replaying the same history gives byte-identical rows. The formulas and the
+reasons for each parameter are in docs/trust-model.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from domain.trust_params import PARAMETERS, TRUST_MODEL_VERSION, TrustParameters
+
+__all__ = [
+    "PARAMETERS", "TRUST_MODEL_VERSION", "Happening", "TrustParameters", "TrustPoint",
+    "TrustState", "age_cap", "decay", "initial", "phase_of", "point", "step", "trajectory",
+]
+
+Kind = Literal["opened", "contact", "interest", "joint_activity", "evaluation", "steward_changed"]
+Phase = Literal["interest", "trust", "commitment"]
+KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
+DIRECTIONS = ("inbound", "outbound")
+SECONDS_PER_DAY = 86_400.0
+
+
+@dataclass(frozen=True)
+class Happening:
+    """What the model sees of one event."""
+
+    event_id: str
+    at: datetime  # when it happened (occurred_at), timezone-aware
+    kind: Kind
+    direction: Literal["inbound", "outbound"] | None = None  # inbound: they approach us
+    strength: int | None = None  # interest: 1..3
+    our_hours: float = 0.0
+    their_hours: float = 0.0
+    outcome: float | None = None  # evaluation: the outcome formula, 0.001 .. 1000
+
+    def __post_init__(self) -> None:
+        check_aware(self.at, "at")
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown kind {self.kind!r}; expected one of {', '.join(KINDS)}")
+        if self.direction is not None and self.direction not in DIRECTIONS:
+            raise ValueError(f"direction must be inbound or outbound, not {self.direction!r}")
+        if self.kind in ("contact", "interest") and self.direction is None:
+            raise ValueError(f"a {self.kind} needs a direction")
+        if self.kind == "interest" and self.strength not in (1, 2, 3):
+            raise ValueError(f"interest strength must be 1, 2 or 3, not {self.strength!r}")
+        for hours in (self.our_hours, self.their_hours):
+            if not (math.isfinite(hours) and hours >= 0):
+                raise ValueError(f"effort hours must be finite and not negative, not {hours!r}")
+        if self.kind == "evaluation" and not (
+            self.outcome is not None and math.isfinite(self.outcome) and self.outcome > 0
+        ):
+            raise ValueError(f"an evaluation needs a positive outcome, not {self.outcome!r}")
+
+
+@dataclass(frozen=True)
+class TrustState:
+    """The fold state. Stored as JSON, so it round-trips through to_dict/from_dict."""
+
+    opened_at: datetime
+    as_of: datetime
+    inbound_interest: float  # 0..1, their interest in us
+    outbound_interest: float  # 0..1, our interest in them
+    org_trust: float  # the organisation's part of trust, kept across steward changes
+    personal_trust: float  # the current steward's own part
+    familiarity: float  # what contacts and interest alone add, never above a low ceiling
+    attention: float  # 0..1, recency of contact
+    last_contact_at: datetime | None
+    last_joint_activity_at: datetime | None
+
+    @property
+    def trust(self) -> float:
+        # The age cap is applied when trust is gained, so the sum never needs it here;
+        # rounding only removes float noise from the addition.
+        return round(min(1.0, self.familiarity + self.org_trust + self.personal_trust), 12)
+
+    @property
+    def mutual_interest(self) -> float:
+        return min(self.inbound_interest, self.outbound_interest)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrustState:
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = data[f.name]
+            if f.name in _TIMES:
+                values[f.name] = None if raw is None else parse_time(raw, f.name)
+            else:
+                values[f.name] = float(raw)
+        return cls(**values)
+
+
+_TIMES = frozenset({"opened_at", "as_of", "last_contact_at", "last_joint_activity_at"})
+
+
+@dataclass(frozen=True)
+class TrustPoint:
+    """One row of the trajectory, as a read model stores it."""
+
+    at: datetime
+    inbound_interest: float
+    outbound_interest: float
+    mutual_interest: float  # the weaker side: one-sided interest is not enough
+    trust: float
+    attention: float
+    phase: Phase
+    moved_by: tuple[str, ...]  # the ids of the events that moved it; () for an as_of point
+    model_version: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)}
+
+
+# The fold ------------------------------------------------------------------------------
+
+
+def initial(opened: Happening, params: TrustParameters = PARAMETERS) -> TrustState:
+    if opened.kind != "opened":
+        raise ValueError(f"a trust trajectory starts with 'opened', not {opened.kind!r}")
+    at = utc(opened.at)
+    return TrustState(
+        opened_at=at, as_of=at, inbound_interest=0.0, outbound_interest=0.0, org_trust=0.0,
+        personal_trust=0.0, familiarity=0.0, attention=0.0, last_contact_at=None,
+        last_joint_activity_at=None,
+    )
+
+
+def decay(state: TrustState, until: datetime, params: TrustParameters = PARAMETERS) -> TrustState:
+    """Quiet time passes. Time never runs backwards: an earlier ``until`` changes nothing."""
+    check_aware(until, "until")
+    days = days_between(state.as_of, until)
+    if days <= 0:
+        return state
+    trust_left = remaining(days, params.trust_half_life_days)
+    interest_left = remaining(days, params.interest_half_life_days)
+    return rounded(
+        replace(
+            state,
+            as_of=utc(until),
+            inbound_interest=state.inbound_interest * interest_left,
+            outbound_interest=state.outbound_interest * interest_left,
+            org_trust=state.org_trust * trust_left,
+            personal_trust=state.personal_trust * trust_left,
+            familiarity=state.familiarity * trust_left,
+            attention=state.attention * remaining(days, params.attention_half_life_days),
+        ),
+        params,
+    )
+
+
+def step(state: TrustState, happening: Happening, params: TrustParameters = PARAMETERS) -> TrustState:
+    state = decay(state, happening.at, params)
+    # A back-dated happening is applied now, weighed by how much of it would be left by
+    # now; as_of stays the latest moment seen. (Rebuilding in time order is exact.)
+    late_days = max(0.0, days_between(happening.at, state.as_of))
+    return rounded(_APPLY[happening.kind](state, happening, late_days, params), params)
+
+
+def point(
+    state: TrustState, moved_by: tuple[str, ...], params: TrustParameters = PARAMETERS
+) -> TrustPoint:
+    inbound = round(state.inbound_interest, params.decimals)
+    outbound = round(state.outbound_interest, params.decimals)
+    mutual = min(inbound, outbound)
+    trust = round(state.trust, params.decimals)
+    return TrustPoint(
+        at=state.as_of,
+        inbound_interest=inbound,
+        outbound_interest=outbound,
+        mutual_interest=mutual,
+        trust=trust,
+        attention=round(state.attention, params.decimals),
+        phase=phase_of(trust, mutual, state.last_joint_activity_at, state.as_of, params),
+        moved_by=tuple(moved_by),
+        model_version=params.version,
+    )
+
+
+def trajectory(
+    happenings: Iterable[Happening],
+    as_of: datetime | None = None,
+    params: TrustParameters = PARAMETERS,
+) -> list[TrustPoint]:
+    """The offline fold: in time order, one point per happening, then one at ``as_of``."""
+    ordered = sorted(happenings, key=lambda h: (h.at, h.event_id))
+    if not ordered or ordered[0].kind != "opened":
+        raise ValueError("a trust trajectory needs the partnership's opening as its first event")
+    state = initial(ordered[0], params)
+    points = [point(state, (ordered[0].event_id,), params)]
+    for happening in ordered[1:]:
+        state = step(state, happening, params)
+        points.append(point(state, (happening.event_id,), params))
+    if as_of is not None:
+        check_aware(as_of, "as_of")
+        if as_of > state.as_of:
+            points.append(point(decay(state, as_of, params), (), params))
+    return points
+
+
+# The rules -----------------------------------------------------------------------------
+
+
+def age_cap(opened_at: datetime, at: datetime, params: TrustParameters = PARAMETERS) -> float:
+    """The most trust a relationship of this age can hold: none at a first meeting."""
+    age_days = max(0.0, days_between(opened_at, at))
+    return 1.0 - math.exp(-age_days / params.maturity_days)
+
+
+def phase_of(
+    trust: float,
+    mutual_interest: float,
+    last_joint_activity_at: datetime | None,
+    at: datetime,
+    params: TrustParameters = PARAMETERS,
+) -> Phase:
+    recently_together = (
+        last_joint_activity_at is not None
+        and days_between(last_joint_activity_at, at) <= params.commitment_recent_activity_days
+    )
+    if (
+        trust >= params.commitment_trust_threshold
+        and mutual_interest >= params.commitment_interest_threshold
+        and recently_together
+    ):
+        return "commitment"
+    return "trust" if trust >= params.trust_threshold else "interest"
+
+
+def _opened(state: TrustState, h: Happening, late: float, p: TrustParameters) -> TrustState:
+    return state  # a partnership opens once; initial() already began the trajectory
+
+
+def _contact(state: TrustState, h: Happening, late: float, p: TrustParameters) -> TrustState:
+    state = _interested(state, h, p.contact_interest_gain * remaining(late, p.interest_half_life_days))
+    return replace(
+        state,
+        attention=max(state.attention, remaining(late, p.attention_half_life_days)),
+        familiarity=_more_familiar(state, h, late, p),
+        last_contact_at=later(state.last_contact_at, h.at),
+    )
+
+
+def _interest(state: TrustState, h: Happening, late: float, p: TrustParameters) -> TrustState:
+    gain = 1.0 - (1.0 - p.interest_gain_per_strength) ** (h.strength or 0)
+    state = _interested(state, h, gain * remaining(late, p.interest_half_life_days))
+    return replace(state, familiarity=_more_familiar(state, h, late, p))
+
+
+def _joint_activity(state: TrustState, h: Happening, late: float, p: TrustParameters) -> TrustState:
+    # Doing things together is mutual too: the weaker side's effort counts.
+    shared_hours = min(h.our_hours, h.their_hours)
+    effort = 1.0 - math.exp(-shared_hours / p.joint_effort_scale_hours)
+    gain = (p.joint_activity_gain + p.joint_effort_gain * effort) * remaining(late, p.trust_half_life_days)
+    state = _built_together(state, h, gain, p)
+    return replace(state, last_joint_activity_at=later(state.last_joint_activity_at, h.at))
+
+
+def _evaluation(state: TrustState, h: Happening, late: float, p: TrustParameters) -> TrustState:
+    # The outcome formula multiplies factors of 0.1/1/10, so decades are its natural unit.
+    decades = math.log10(h.outcome or 1.0)
+    weight = remaining(late, p.trust_half_life_days)
+    if decades > 0:
+        gain = 1.0 - (1.0 - p.good_outcome_gain_per_decade) ** decades
+        return _built_together(state, h, gain * weight, p)
+    if decades < 0:
+        kept = 1.0 - (1.0 - (1.0 - p.poor_outcome_loss_per_decade) ** -decades) * weight
+        return replace(
+            state,
+            org_trust=state.org_trust * kept,
+            personal_trust=state.personal_trust * kept,
+            familiarity=state.familiarity * kept,
+        )
+    return state
+
+
+def _steward_changed(state: TrustState, h: Happening, late: float, p: TrustParameters) -> TrustState:
+    return replace(state, personal_trust=0.0)  # the successor builds it again
+
+
+_APPLY: dict[str, Callable[[TrustState, Happening, float, TrustParameters], TrustState]] = {
+    "opened": _opened,
+    "contact": _contact,
+    "interest": _interest,
+    "joint_activity": _joint_activity,
+    "evaluation": _evaluation,
+    "steward_changed": _steward_changed,
+}
+
+
+def _interested(state: TrustState, h: Happening, gain: float) -> TrustState:
+    if h.direction == "inbound":
+        return replace(state, inbound_interest=saturate(state.inbound_interest, gain))
+    return replace(state, outbound_interest=saturate(state.outbound_interest, gain))
+
+
+def _more_familiar(state: TrustState, h: Happening, late: float, p: TrustParameters) -> float:
+    gain = p.familiarity_gain * remaining(late, p.trust_half_life_days)
+    towards_ceiling = gain * max(0.0, p.familiarity_ceiling - state.familiarity)
+    return state.familiarity + min(towards_ceiling, _headroom(state, h.at, p))
+
+
+def _built_together(state: TrustState, h: Happening, gain: float, p: TrustParameters) -> TrustState:
+    # Saturating towards the age cap: the closer trust is to it, the less each step adds.
+    added = gain * _headroom(state, h.at, p)
+    return replace(
+        state,
+        org_trust=state.org_trust + p.org_share * added,
+        personal_trust=state.personal_trust + (1.0 - p.org_share) * added,
+    )
+
+
+def _headroom(state: TrustState, at: datetime, p: TrustParameters) -> float:
+    total = state.familiarity + state.org_trust + state.personal_trust
+    return max(0.0, age_cap(state.opened_at, at, p) - total)
+
+
+# Small helpers -------------------------------------------------------------------------
+
+
+def saturate(value: float, gain: float) -> float:
+    """x <- x + g(1 - x): each gain closes a share of the gap, so 1 is never passed."""
+    return value + gain * (1.0 - value)
+
+
+def remaining(days: float, half_life_days: float) -> float:
+    return math.exp(-math.log(2.0) * days / half_life_days)
+
+
+def days_between(start: datetime, end: datetime) -> float:
+    return (end - start).total_seconds() / SECONDS_PER_DAY
+
+
+def rounded(state: TrustState, params: TrustParameters) -> TrustState:
+    numbers = {
+        f.name: round(getattr(state, f.name), params.decimals)
+        for f in fields(state)
+        if f.name not in _TIMES
+    }
+    return replace(state, **numbers)
+
+
+def later(a: datetime | None, b: datetime) -> datetime:
+    b = utc(b)
+    return b if a is None or b > a else a
+
+
+def utc(moment: datetime) -> datetime:
+    # One offset everywhere, so the same instant always serialises to the same string.
+    return moment.astimezone(UTC)
+
+
+def check_aware(moment: datetime, name: str) -> None:
+    if not isinstance(moment, datetime) or moment.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime, not {moment!r}")
+
+
+def parse_time(text: str, name: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    check_aware(moment, name)
+    return moment
+
+
+def to_json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return utc(value).isoformat()
+    if isinstance(value, tuple):
+        return list(value)
+    return value

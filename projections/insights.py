@@ -1,0 +1,100 @@
+"""The read side of the projections: stored facts in, answers as of a moment out."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from domain import trust as model
+from domain.lifecycle import LifecycleThresholds, lifecycle_flags
+from domain.portfolio import Segmentation
+from projections.documents import read_documents
+from projections.lifecycle import facts_of
+from projections.networks import network_facts
+from projections.portfolio import histories
+
+
+def _points(conn: psycopg.Connection[Any], rm: sql.Identifier, pid: UUID | None = None) -> list[dict[str, Any]]:
+    where = sql.SQL("WHERE partnership_id = %s") if pid else sql.SQL("")
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            sql.SQL(
+                "SELECT partnership_id::text AS partnership_id, version, at, inbound_interest, outbound_interest, "
+                "mutual_interest, trust, attention, phase, moved_by, model_version, position "
+                "FROM {}.trust_points {} ORDER BY partnership_id, at, version"
+            ).format(rm, where),
+            (pid,) if pid else (),
+        ).fetchall()
+
+
+def _states(conn: psycopg.Connection[Any], rm: sql.Identifier) -> dict[str, model.TrustState]:
+    with conn.cursor() as cur:
+        rows = cur.execute(sql.SQL("SELECT partnership_id::text, state FROM {}.trust_state").format(rm)).fetchall()
+    return {r[0] if isinstance(r, tuple) else r["partnership_id"]: model.TrustState.from_dict(r[1] if isinstance(r, tuple) else r["state"]) for r in rows}
+
+
+def trust_at(points: list[dict[str, Any]], state: model.TrustState | None, moment: datetime) -> float | None:
+    """Trust at a moment: decayed from the latest state when the moment is after it; else
+    the last point recorded at or before the moment."""
+    if state is not None and moment >= state.as_of:
+        return model.decay(state, moment).trust
+    earlier = [p for p in points if p["at"] <= moment]
+    return earlier[-1]["trust"] if earlier else None
+
+
+def trust_trajectory(conn: psycopg.Connection[Any], rm: sql.Identifier, pid: UUID, as_of: datetime) -> dict[str, Any] | None:
+    with conn.cursor() as cur:
+        row = cur.execute(
+            sql.SQL("SELECT state FROM {}.trust_state WHERE partnership_id = %s").format(rm), (pid,)
+        ).fetchone()
+    if row is None:
+        return None
+    state = model.TrustState.from_dict(row[0] if isinstance(row, tuple) else row["state"])
+    points = [p for p in _points(conn, rm, pid) if p["at"] <= as_of]
+    current = model.point(model.decay(state, as_of), ()).to_dict() if as_of >= state.as_of else (points[-1] if points else None)
+    return {"model_version": model.TRUST_MODEL_VERSION, "as_of": as_of, "current": current, "points": points}
+
+
+def lifecycle(
+    conn: psycopg.Connection[Any], rm: sql.Identifier, trust_rm: sql.Identifier, as_of: datetime,
+    t: LifecycleThresholds,
+) -> list[dict[str, Any]]:
+    docs = read_documents(conn, rm)
+    states = _states(conn, trust_rm)
+    points_by: dict[str, list[dict[str, Any]]] = {}
+    for point in _points(conn, trust_rm):
+        points_by.setdefault(point["partnership_id"], []).append(point)
+    facts = {pid: facts_of(pid, doc) for pid, doc in docs.items() if datetime.fromisoformat(doc["opened_at"]) <= as_of}
+    very_high = Counter(f.steward for f in facts.values() if f.segment_now and f.segment_now.value == "++")
+    rows = []
+    for pid, f in sorted(facts.items(), key=lambda item: (item[1].partner_name, item[0])):
+        now = trust_at(points_by.get(pid, []), states.get(pid), as_of)
+        before = trust_at(points_by.get(pid, []), None, as_of - timedelta(days=t.trend_days))
+        flags = lifecycle_flags(f, as_of, now, before, very_high, t)
+        doc = docs[pid]
+        rows.append({
+            "partnership_id": pid, "partner_name": f.partner_name, "owner_unit": f.owner_unit,
+            "steward": f.steward, "stage": f.stage.value, "since": f.stage_since,
+            "last_contact_at": f.last_contact_at, "trust": round(now, 6) if now is not None else None,
+            "segment": doc["segment"], "transitions": [
+                {"at": at, "from": previous, "to": stage, "reason": reason}
+                for at, previous, stage, reason in doc["transitions"]
+            ],
+            "flags": [asdict(flag) for flag in flags],
+        })
+    return rows
+
+
+def segment_histories(conn: psycopg.Connection[Any], rm: sql.Identifier) -> dict[str, list[Segmentation]]:
+    return histories(read_documents(conn, rm))
+
+
+def network_facts_all(conn: psycopg.Connection[Any], rm: sql.Identifier) -> list[Any]:
+    return [network_facts(nid, doc) for nid, doc in read_documents(conn, rm).items()]

@@ -1,0 +1,117 @@
+"""Trust trajectory per partnership: the fold state, and one point per event that moved it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from domain import trust as model
+
+# Which published events the trust model sees, and as what.
+_KINDS = {
+    "partnership_opened": "opened",
+    "contact_logged": "contact",
+    "interest_signalled": "interest",
+    "joint_activity_recorded": "joint_activity",
+    "evaluated": "evaluation",
+}
+
+
+def happening(event: dict[str, Any], steward_changed: bool = False) -> model.Happening | None:
+    data = event["data"]
+    kind = "steward_changed" if steward_changed else _KINDS.get(event["type"])
+    if kind is None:
+        return None
+    return model.Happening(
+        event_id=event["event_id"],
+        at=datetime.fromisoformat(event["occurred_at"]),
+        kind=kind,  # type: ignore[arg-type]
+        direction=data.get("direction"),
+        strength=data.get("strength"),
+        our_hours=float(data.get("our_effort_hours") or 0.0),
+        their_hours=float(data.get("their_effort_hours") or 0.0),
+        outcome=data.get("outcome") if event["type"] == "evaluated" else None,
+    )
+
+
+class TrustProjection:
+    name = "trust"
+    tables = ("trust_state", "trust_points")
+    ddl = """
+    CREATE TABLE IF NOT EXISTS {rm}.trust_state (
+        partnership_id uuid PRIMARY KEY,
+        steward        text NOT NULL,
+        state          jsonb NOT NULL,
+        model_version  text NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS {rm}.trust_points (
+        partnership_id    uuid NOT NULL,
+        version           bigint NOT NULL,
+        at                timestamptz NOT NULL,
+        inbound_interest  double precision NOT NULL,
+        outbound_interest double precision NOT NULL,
+        mutual_interest   double precision NOT NULL,
+        trust             double precision NOT NULL,
+        attention         double precision NOT NULL,
+        phase             text NOT NULL,
+        moved_by          text[] NOT NULL,
+        model_version     text NOT NULL,
+        position          bigint NOT NULL,
+        PRIMARY KEY (partnership_id, version)
+    );
+    """
+
+    async def apply(self, cur: psycopg.AsyncCursor[Any], rm: sql.Identifier, events: list[dict[str, Any]]) -> None:
+        mine = [e for e in events if e["aggregate_type"] == "partnership"]
+        if not mine:
+            return
+        await cur.execute(
+            sql.SQL("SELECT partnership_id::text, steward, state FROM {}.trust_state "
+                    "WHERE partnership_id = ANY(%s::uuid[])").format(rm),
+            (list({e["aggregate_id"] for e in mine}),),
+        )
+        states: dict[str, tuple[str, model.TrustState]] = {
+            pid: (steward, model.TrustState.from_dict(state)) for pid, steward, state in await cur.fetchall()
+        }
+        points = []
+        for event in mine:
+            pid = event["aggregate_id"]
+            if event["type"] == "partnership_opened":
+                opened = happening(event)
+                assert opened is not None
+                states[pid] = (event["data"]["steward"], model.initial(opened))
+            elif pid not in states:
+                continue  # opened before this read model existed; a rebuild covers it
+            else:
+                steward, state = states[pid]
+                new_steward = event["data"].get("steward") if event["type"] == "ownership_transferred" else None
+                changed = new_steward is not None and new_steward != steward
+                seen = happening(event, steward_changed=changed)
+                if seen is None:
+                    continue
+                states[pid] = (new_steward or steward, model.step(state, seen))
+            p = model.point(states[pid][1], (event["event_id"],))
+            points.append((
+                pid, event["version"], p.at, p.inbound_interest, p.outbound_interest, p.mutual_interest,
+                p.trust, p.attention, p.phase, list(p.moved_by), p.model_version, event["position"],
+            ))
+        await cur.executemany(
+            sql.SQL(
+                "INSERT INTO {}.trust_state (partnership_id, steward, state, model_version) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT (partnership_id) DO UPDATE SET "
+                "steward = EXCLUDED.steward, state = EXCLUDED.state, model_version = EXCLUDED.model_version"
+            ).format(rm),
+            [(pid, steward, Jsonb(state.to_dict()), model.TRUST_MODEL_VERSION) for pid, (steward, state) in states.items()],
+        )
+        if points:
+            await cur.executemany(
+                sql.SQL(
+                    "INSERT INTO {}.trust_points VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT DO NOTHING"
+                ).format(rm),
+                points,
+            )

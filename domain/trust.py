@@ -163,7 +163,9 @@ def decay(state: TrustState, until: datetime, params: TrustParameters = PARAMETE
     )
 
 
-def step(state: TrustState, happening: Happening, params: TrustParameters = PARAMETERS) -> TrustState:
+def step(
+    state: TrustState, happening: Happening, params: TrustParameters = PARAMETERS
+) -> TrustState:
     state = decay(state, happening.at, params)
     # A back-dated happening is applied now, weighed by how much of it would be left by
     # now; as_of stays the latest moment seen. (Rebuilding in time order is exact.)
@@ -246,7 +248,8 @@ def _opened(state: TrustState, h: Happening, late: float, p: TrustParameters) ->
 
 
 def _contact(state: TrustState, h: Happening, late: float, p: TrustParameters) -> TrustState:
-    state = _interested(state, h, p.contact_interest_gain * remaining(late, p.interest_half_life_days))
+    weight = remaining(late, p.interest_half_life_days)
+    state = _interested(state, h, p.contact_interest_gain * weight)
     return replace(
         state,
         attention=max(state.attention, remaining(late, p.attention_half_life_days)),
@@ -265,8 +268,9 @@ def _joint_activity(state: TrustState, h: Happening, late: float, p: TrustParame
     # Doing things together is mutual too: the weaker side's effort counts.
     shared_hours = min(h.our_hours, h.their_hours)
     effort = 1.0 - math.exp(-shared_hours / p.joint_effort_scale_hours)
-    gain = (p.joint_activity_gain + p.joint_effort_gain * effort) * remaining(late, p.trust_half_life_days)
-    state = _built_together(state, h, gain, p)
+    gain = p.joint_activity_gain + p.joint_effort_gain * effort
+    weight = remaining(late, p.trust_half_life_days)
+    state = _built_together(state, h, gain * weight, p)
     return replace(state, last_joint_activity_at=later(state.last_joint_activity_at, h.at))
 
 
@@ -288,7 +292,9 @@ def _evaluation(state: TrustState, h: Happening, late: float, p: TrustParameters
     return state
 
 
-def _steward_changed(state: TrustState, h: Happening, late: float, p: TrustParameters) -> TrustState:
+def _steward_changed(
+    state: TrustState, h: Happening, late: float, p: TrustParameters
+) -> TrustState:
     return replace(state, personal_trust=0.0)  # the successor builds it again
 
 

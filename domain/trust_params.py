@@ -75,9 +75,11 @@ class TrustParameters:
         )
         return [
             ("a version string is required", bool(self.version)),
-            ("gains, shares and thresholds must lie in [0, 1]", all(0 <= f <= 1 for f in fractions)),
+            ("gains, shares and thresholds must lie in [0, 1]",
+             all(0 <= f <= 1 for f in fractions)),
             ("durations must be positive", all(d > 0 for d in durations)),
-            ("a joint activity can gain at most 1", self.joint_activity_gain + self.joint_effort_gain <= 1),
+            ("a joint activity can gain at most 1",
+             self.joint_activity_gain + self.joint_effort_gain <= 1),
             # The model's promises, kept here so no parameter change can quietly break them.
             ("trust must fade at least 10x slower than attention and interest",
              self.trust_half_life_days

@@ -124,7 +124,9 @@ def crafted_states(draw: st.DrawFn, low: float = 0.0) -> TrustState:
     )
 
 
-def working_together(months: int, directions: tuple[str, ...] = ("inbound", "outbound")) -> list[Happening]:
+def working_together(
+    months: int, directions: tuple[str, ...] = ("inbound", "outbound")
+) -> list[Happening]:
     """A partnership that works together monthly and says so every quarter."""
     history = [h("e000", 0, "opened")]
     for month in range(1, months + 1):
@@ -132,7 +134,8 @@ def working_together(months: int, directions: tuple[str, ...] = ("inbound", "out
         history.append(h(f"m{month:03d}a", day, "joint_activity", our_hours=20.0, their_hours=20.0))
         history.append(h(f"m{month:03d}b", day + 1, "contact", direction=directions[0]))
         for side in directions if month % 3 == 0 else ():
-            history.append(h(f"m{month:03d}i{side}", day + 2, "interest", direction=side, strength=3))
+            signal = h(f"m{month:03d}i{side}", day + 2, "interest", direction=side, strength=3)
+            history.append(signal)
         if month % 6 == 0:
             history.append(h(f"m{month:03d}e", day + 3, "evaluation", outcome=10.0))
     return history
@@ -159,6 +162,28 @@ def test_years_of_contact_come_close_to_the_ceiling_but_never_pass_it() -> None:
     assert 0.1 < max(trusts) <= P.familiarity_ceiling
 
 
+@given(histories(max_size=20), st.sampled_from(("inbound", "outbound")), st.floats(0.0, 500.0))
+def test_interest_rises_with_strength_and_a_contact_is_weaker_evidence_than_a_signal(
+    history: list[Happening], side: str, later_days: float
+) -> None:
+    state = fold(history)
+    moment = state.as_of + timedelta(days=later_days)
+    other = "outbound_interest" if side == "inbound" else "inbound_interest"
+    baseline = decay(state, moment)
+    contact = step(state, Happening("z", moment, "contact", direction=side))  # type: ignore
+    signals = [
+        step(state, Happening("z", moment, "interest", direction=side, strength=s))  # type: ignore
+        for s in (1, 2, 3)
+    ]
+    levels = [getattr(x, f"{side}_interest") for x in (baseline, contact, *signals)]
+    assert levels == sorted(levels) and levels[-1] <= 1.0
+    if levels[0] < 0.99:
+        assert levels[0] < levels[1] < levels[2]  # a contact counts, but less than a signal
+    for x in (contact, *signals):
+        # One side's interest never moves the other side's.
+        assert getattr(x, other) == getattr(baseline, other)
+
+
 # Rule 2: trust grows only together, saturates, and is capped by age ---------------------------
 
 
@@ -170,7 +195,10 @@ def test_trust_never_exceeds_one_nor_what_the_relationships_age_allows(
         assert 0.0 <= p.trust <= min(1.0, age_cap(T0, p.at) + ROUNDING)
 
 
-@given(histories(max_size=30, span_days=0.5, kinds=("contact", "interest", "joint_activity", "evaluation")))
+FIRST_DAY_KINDS = ("contact", "interest", "joint_activity", "evaluation")
+
+
+@given(histories(max_size=30, span_days=0.5, kinds=FIRST_DAY_KINDS))
 def test_there_is_no_trust_at_a_first_meeting(history: list[Happening]) -> None:
     for p in trajectory(history):
         assert p.trust < 0.01
@@ -191,7 +219,8 @@ def test_only_joint_activities_and_good_evaluations_build_trust(
         assert after.personal_trust <= baseline.personal_trust
     if happening.kind in ("contact", "interest"):
         # Familiarity alone may grow, and only up to its ceiling.
-        assert after.trust - baseline.trust <= max(0.0, P.familiarity_ceiling - baseline.familiarity) + ROUNDING
+        room = max(0.0, P.familiarity_ceiling - baseline.familiarity)
+        assert after.trust - baseline.trust <= room + ROUNDING
     elif not builds:
         assert after.trust <= baseline.trust
 
@@ -211,10 +240,12 @@ def test_joint_activities_saturate_with_diminishing_increments(
     state = decay(state, moment)
     trusts = [state.trust]
     for i in range(repeats):
-        state = step(state, Happening(f"z{i:03d}", moment, "joint_activity", our_hours=ours, their_hours=theirs))
+        activity = Happening(f"z{i:03d}", moment, "joint_activity", our_hours=ours, their_hours=theirs)
+        state = step(state, activity)
         trusts.append(state.trust)
     increments = [b - a for a, b in zip(trusts, trusts[1:], strict=False)]
-    assert all(later <= earlier + ROUNDING for earlier, later in zip(increments, increments[1:], strict=False))
+    pairs = zip(increments, increments[1:], strict=False)
+    assert all(later <= earlier + ROUNDING for earlier, later in pairs)
     assert trusts[-1] <= 1.0
     headroom = age_cap(T0, moment) - trusts[0]
     if headroom > 0.01:
@@ -295,7 +326,9 @@ def test_quiet_time_never_increases_anything(state: TrustState, days: float) -> 
 
 
 @given(crafted_states(low=0.01), st.floats(1.0, 2000.0))
-def test_trust_fades_far_more_slowly_than_attention_and_interest(state: TrustState, days: float) -> None:
+def test_trust_fades_far_more_slowly_than_attention_and_interest(
+    state: TrustState, days: float
+) -> None:
     quiet = decay(state, state.as_of + timedelta(days=days))
 
     def loss(name: str) -> float:
@@ -364,7 +397,8 @@ def test_working_together_feeds_both_parts_by_the_split(
     state = fold(history)
     moment = state.as_of + timedelta(days=later_days)
     baseline = decay(state, moment)
-    after = step(state, Happening("z", moment, "joint_activity", our_hours=ours, their_hours=theirs))
+    activity = Happening("z", moment, "joint_activity", our_hours=ours, their_hours=theirs)
+    after = step(state, activity)
     org_gain = after.org_trust - baseline.org_trust
     personal_gain = after.personal_trust - baseline.personal_trust
     if org_gain + personal_gain > 0.001:
@@ -375,7 +409,9 @@ def test_working_together_feeds_both_parts_by_the_split(
 # Rule 6: commitment needs high trust, mutual interest and recent joint activity ---------------
 
 
-def commitment_holds(p_trust: float, mutual: float, last_joint: datetime | None, moment: datetime) -> bool:
+def commitment_holds(
+    p_trust: float, mutual: float, last_joint: datetime | None, moment: datetime
+) -> bool:
     return (
         p_trust >= P.commitment_trust_threshold
         and mutual >= P.commitment_interest_threshold
@@ -453,16 +489,21 @@ def test_the_offline_fold_equals_the_incremental_one(history: list[Happening], r
 
 
 @given(histories(max_size=30), st.floats(0.0, 4000.0))
-def test_replays_are_byte_identical_and_rounded(history: list[Happening], as_of_days: float) -> None:
-    first = json.dumps([p.to_dict() for p in trajectory(history, as_of=at(as_of_days))])
-    second = json.dumps([p.to_dict() for p in trajectory(list(reversed(history)), as_of=at(as_of_days))])
+def test_replays_are_byte_identical_and_rounded(
+    history: list[Happening], as_of_days: float
+) -> None:
+    def replay(events: list[Happening]) -> str:
+        return json.dumps([p.to_dict() for p in trajectory(events, as_of=at(as_of_days))])
+
+    first = replay(history)
+    second = replay(list(reversed(history)))
     assert first == second
     stored = fold(history).to_dict()  # the projector stores the fold state too
     for name in NUMBERS:
         assert round(stored[name], P.decimals) == stored[name]
     for row in json.loads(first):
         assert row["model_version"] == TRUST_MODEL_VERSION
-        for name in ("inbound_interest", "outbound_interest", "mutual_interest", "trust", "attention"):
+        for name in (*NUMBERS[:2], "mutual_interest", "trust", "attention"):
             assert round(row[name], P.decimals) == row[name]
 
 

@@ -82,9 +82,9 @@ def wind_down_reasons(facts: PartnershipFacts, as_of: datetime, t: LifecycleThre
         if per_hour < t.min_outcome_per_hour:
             reasons.append(f"low_efficiency: outcome {geometric_mean(outcomes):.3g} for {ours:.0f} h "
                            f"in {t.window_days} days ({per_hour:.3g}/h)")
+    # Multiplied, not divided: no zero to guard, and "exactly three times" stays exact.
     if ours + theirs >= t.min_effort_hours:
-        ratio = (ours + 1e-9) / (theirs + 1e-9)
-        if ratio >= t.unfair_ratio or ratio <= 1 / t.unfair_ratio:
+        if ours >= t.unfair_ratio * theirs or theirs >= t.unfair_ratio * ours:
             reasons.append(f"unfair: we put in {ours:.0f} h, they {theirs:.0f} h")
     jumps = sum(
         1 for a, b in zip(outcomes, outcomes[1:], strict=False)
@@ -101,7 +101,8 @@ def rising_reasons(facts: PartnershipFacts, trust_now: float | None, trust_befor
     if facts.segment_now and facts.segment_future and \
             facts.segment_future.rank > facts.segment_now.rank:
         reasons.append(f"future importance {facts.segment_future.value} above current {facts.segment_now.value}")
-    if trust_now is not None and trust_before is not None and trust_now - trust_before >= t.trend_rise:
+    # Trust is stored to six decimals; compare at that grain so 0.35 - 0.30 counts as 0.05.
+    if trust_now is not None and trust_before is not None and round(trust_now - trust_before, 6) >= t.trend_rise:
         reasons.append(f"trust rose from {trust_before:.2f} to {trust_now:.2f} in {t.trend_days} days")
     return reasons
 

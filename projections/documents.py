@@ -13,7 +13,6 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
 Fold = Callable[[dict[str, Any] | None, dict[str, Any]], dict[str, Any] | None]
 
@@ -26,9 +25,9 @@ def utc(moment: str) -> str:
 class DocumentProjection:
     table = "documents"
 
-    def __init__(self, name: str, aggregate_type: str, fold: Fold) -> None:
+    def __init__(self, name: str, types: frozenset[str], fold: Fold) -> None:
         self.name = name
-        self.aggregate_type = aggregate_type
+        self.types = types  # the event types that change the document; others are skipped
         self.fold = fold
         self.tables = (self.table,)
         self.ddl = f"""
@@ -40,7 +39,7 @@ class DocumentProjection:
         """
 
     async def apply(self, cur: psycopg.AsyncCursor[Any], rm: sql.Identifier, events: list[dict[str, Any]]) -> None:
-        mine = [e for e in events if e["aggregate_type"] == self.aggregate_type]
+        mine = [e for e in events if e["type"] in self.types]
         if not mine:
             return
         ids = list({e["aggregate_id"] for e in mine})
@@ -56,13 +55,19 @@ class DocumentProjection:
             key = event["aggregate_id"]
             docs[key] = self.fold(docs.get(key), event)
             positions[key] = event["position"]
-        rows = [(key, Jsonb(doc, dumps=_canonical), positions[key]) for key, doc in docs.items() if key in positions and doc is not None]
-        await cur.executemany(
+        changed = [key for key in positions if docs.get(key) is not None]
+        if not changed:
+            return
+        # One statement, one JSON parameter for the whole batch: row-by-row upserts, or
+        # arrays of JSON text (escaped element by element), would dominate catch-up.
+        rows = _canonical([[key, docs[key], positions[key]] for key in changed])
+        await cur.execute(
             sql.SQL(
-                "INSERT INTO {}.{} (aggregate_id, doc, position) VALUES (%s, %s, %s) "
+                "INSERT INTO {}.{} (aggregate_id, doc, position) "
+                "SELECT (r->>0)::uuid, r->1, (r->>2)::bigint FROM jsonb_array_elements(%s::jsonb) r "
                 "ON CONFLICT (aggregate_id) DO UPDATE SET doc = EXCLUDED.doc, position = EXCLUDED.position"
             ).format(rm, sql.Identifier(self.table)),
-            rows,
+            (rows,),
         )
 
 

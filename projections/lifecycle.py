@@ -10,6 +10,12 @@ from domain.values import Importance, Stage
 from projections.documents import DocumentProjection, utc
 
 
+PARTNERSHIP_TYPES = frozenset({
+    "partnership_opened", "contact_logged", "joint_activity_recorded", "evaluated", "segmented",
+    "ownership_transferred", "stage_changed",
+})
+
+
 def fold_partnership(doc: dict[str, Any] | None, event: dict[str, Any]) -> dict[str, Any] | None:
     kind, data, at = event["type"], event["data"], utc(event["occurred_at"])
     if kind == "partnership_opened":
@@ -62,4 +68,4 @@ def facts_of(partnership_id: str, doc: dict[str, Any]) -> PartnershipFacts:
 
 
 def lifecycle_projection() -> DocumentProjection:
-    return DocumentProjection("lifecycle", "partnership", fold_partnership)
+    return DocumentProjection("lifecycle", PARTNERSHIP_TYPES, fold_partnership)

@@ -8,6 +8,12 @@ from typing import Any
 from projections.documents import DocumentProjection, utc
 
 
+NETWORK_TYPES = frozenset({
+    "network_joined", "member_added", "member_removed", "network_activated", "network_parked",
+    "network_contribution_logged", "network_evaluated", "network_left",
+})
+
+
 def fold_network(doc: dict[str, Any] | None, event: dict[str, Any]) -> dict[str, Any] | None:
     kind, data, at = event["type"], event["data"], utc(event["occurred_at"])
     if kind == "network_joined":
@@ -58,4 +64,4 @@ def network_facts(network_id: str, doc: dict[str, Any]) -> Any:
 
 
 def networks_projection() -> DocumentProjection:
-    return DocumentProjection("networks", "network", fold_network)
+    return DocumentProjection("networks", NETWORK_TYPES, fold_network)

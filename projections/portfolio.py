@@ -33,4 +33,4 @@ def histories(docs: Mapping[str, dict[str, Any]]) -> dict[str, list[Segmentation
 
 
 def portfolio_projection() -> DocumentProjection:
-    return DocumentProjection("portfolio", "partnership", fold_portfolio)
+    return DocumentProjection("portfolio", frozenset({"partnership_opened", "segmented"}), fold_portfolio)

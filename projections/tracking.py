@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 
@@ -29,8 +30,8 @@ class Delivered:
     offset: int
     event: dict[str, Any]
 
-    @property
-    def aggregate_id(self) -> UUID:
+    @cached_property
+    def aggregate_id(self) -> UUID:  # parsed once, though every projection asks
         return UUID(self.event["aggregate_id"])
 
     @property

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
 from domain import trust as model
 
@@ -95,23 +95,33 @@ class TrustProjection:
                     continue
                 states[pid] = (new_steward or steward, model.step(state, seen))
             p = model.point(states[pid][1], (event["event_id"],))
-            points.append((
-                pid, event["version"], p.at, p.inbound_interest, p.outbound_interest, p.mutual_interest,
-                p.trust, p.attention, p.phase, list(p.moved_by), p.model_version, event["position"],
-            ))
-        await cur.executemany(
+            points.append([
+                pid, event["version"], p.at.isoformat(), p.inbound_interest, p.outbound_interest,
+                p.mutual_interest, p.trust, p.attention, p.phase, list(p.moved_by), p.model_version,
+                event["position"],
+            ])
+        # Whole-batch statements: row-by-row writes would dominate catch-up.
+        await cur.execute(
             sql.SQL(
                 "INSERT INTO {}.trust_state (partnership_id, steward, state, model_version) "
-                "VALUES (%s, %s, %s, %s) ON CONFLICT (partnership_id) DO UPDATE SET "
+                "SELECT (r->>0)::uuid, r->>1, r->2, %s FROM jsonb_array_elements(%s::jsonb) r "
+                "ON CONFLICT (partnership_id) DO UPDATE SET "
                 "steward = EXCLUDED.steward, state = EXCLUDED.state, model_version = EXCLUDED.model_version"
             ).format(rm),
-            [(pid, steward, Jsonb(state.to_dict()), model.TRUST_MODEL_VERSION) for pid, (steward, state) in states.items()],
+            (
+                model.TRUST_MODEL_VERSION,
+                json.dumps([[pid, steward, state.to_dict()] for pid, (steward, state) in states.items()]),
+            ),
         )
         if points:
-            await cur.executemany(
+            # One JSON parameter: psycopg escapes text arrays element by element, slowly.
+            await cur.execute(
                 sql.SQL(
-                    "INSERT INTO {}.trust_points VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                    "ON CONFLICT DO NOTHING"
+                    "INSERT INTO {}.trust_points SELECT (r->>0)::uuid, (r->>1)::bigint, "
+                    "(r->>2)::timestamptz, (r->>3)::float8, (r->>4)::float8, (r->>5)::float8, "
+                    "(r->>6)::float8, (r->>7)::float8, r->>8, "
+                    "ARRAY(SELECT jsonb_array_elements_text(r->9)), r->>10, (r->>11)::bigint "
+                    "FROM jsonb_array_elements(%s::jsonb) r ON CONFLICT DO NOTHING"
                 ).format(rm),
-                points,
+                (json.dumps(points),),
             )

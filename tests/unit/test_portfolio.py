@@ -100,6 +100,13 @@ def test_a_single_moment_lies_in_one_quarter() -> None:
     assert quarters(day(2024, 5, 15, 12), day(2024, 5, 15, 12)) == [("2024-Q2", day(2024, 4, 1), day(2024, 7, 1))]
 
 
+def test_a_quarter_starting_exactly_at_the_end_date_is_included() -> None:
+    # [start, end] is closed, so the quarter that begins at the end moment overlaps it.
+    assert [label for label, _, _ in quarters(day(2024, 2, 1), day(2024, 4, 1))] == ["2024-Q1", "2024-Q2"]
+    histories = {"p1": [seg(day(2023, 12, 1), L, L), seg(day(2024, 4, 1), H, H)]}
+    assert [m.quarter for m in drift(histories, day(2024, 2, 1), day(2024, 4, 1))] == ["2024-Q2"]
+
+
 # drift ------------------------------------------------------------------------------------
 
 

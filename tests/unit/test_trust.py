@@ -240,8 +240,8 @@ def test_joint_activities_saturate_with_diminishing_increments(
     state = decay(state, moment)
     trusts = [state.trust]
     for i in range(repeats):
-        activity = Happening(f"z{i:03d}", moment, "joint_activity", our_hours=ours, their_hours=theirs)
-        state = step(state, activity)
+        effort = {"our_hours": ours, "their_hours": theirs}
+        state = step(state, Happening(f"z{i}", moment, "joint_activity", **effort))  # type: ignore
         trusts.append(state.trust)
     increments = [b - a for a, b in zip(trusts, trusts[1:], strict=False)]
     pairs = zip(increments, increments[1:], strict=False)

@@ -19,8 +19,6 @@ from psycopg import sql
 
 from domain.base import Aggregate
 from domain.errors import DomainError
-from domain.network import Network
-from domain.partnership import Partnership
 from domain.values import EventMeta
 from services import contract as c
 from services.eventstore import CommandRecord, ConsumerPosition, EventStoreApplication

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from services.embedded import EmbeddedKafka, EmbeddedPostgres
+from services.application import Verkosto
 from services.settings import Settings
 
 TIERS = ("unit", "integration", "e2e", "benchmarks")
@@ -96,7 +97,7 @@ def settings(database_url: str, kafka_bootstrap: str, tmp_path: Path) -> Iterato
 
 
 @pytest.fixture
-def app(settings: Settings) -> Iterator["Verkosto"]:  # noqa: F821
+def app(settings: Settings) -> Iterator[Verkosto]:
     from services.db import open_application
 
     application = open_application(settings.require_database_url(), settings.db_schema)

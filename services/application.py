@@ -16,6 +16,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from psycopg import sql
+from pydantic import ValidationError
 
 from domain.base import Aggregate
 from domain.errors import DomainError
@@ -124,19 +125,25 @@ class Verkosto(EventStoreApplication):
             if command.command_id in first_use:
                 decision.outcomes.append(_SameAs(first_use[command.command_id]))
                 continue
-            meta = EventMeta(
-                occurred_at=command.occurred_at or recorded_at,
-                recorded_at=recorded_at,
-                actor=request.actor,
-                on_behalf_of=command.on_behalf_of,
-                source=request.source,
-                command_id=command.command_id,
-            )
             try:
+                meta = EventMeta(
+                    occurred_at=command.occurred_at or recorded_at,
+                    recorded_at=recorded_at,
+                    actor=request.actor,
+                    on_behalf_of=command.on_behalf_of,
+                    source=request.source,
+                    command_id=command.command_id,
+                )
                 aggregate = _apply(command, meta, aggregates)
             except DomainError as error:
                 status = 404 if isinstance(error, _Unknown) else 409
                 decision.outcomes.append(Rejected(error.code, error.message, status, error.details))
+                continue
+            except ValidationError as error:
+                # Valid by the contract but not as an event (an over-long actor name, say):
+                # refuse this one command rather than fail the batch it came in.
+                problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+                decision.outcomes.append(Rejected("invalid_command", problems, 422))
                 continue
             aggregates[aggregate.id] = aggregate
             decision.aggregates[aggregate.id] = aggregate

@@ -24,7 +24,10 @@ class Receipt(BaseModel):
 def record(services: Services, principal: Principal, command: Command, response: Response) -> Receipt:
     (outcome,) = services.app.execute([Request(command, actor=principal.name, source="api")])
     if isinstance(outcome, Rejected):
-        titles = {404: "Unknown id", 409: "Refused by a rule or a concurrent change"}
+        titles = {
+            404: "Unknown id", 409: "Refused by a rule or a concurrent change",
+            422: "The command cannot be recorded",
+        }
         raise Problem(outcome.status, outcome.code, titles[outcome.status], outcome.message, **outcome.details)
     # A repeated command id answers with the first result and records nothing new.
     response.status_code = 200 if outcome.duplicate else 201

@@ -24,6 +24,10 @@ class IllegalStageTransition(DomainError):
     code = "illegal_stage_transition"
 
 
+class StageOutOfOrder(DomainError):
+    code = "stage_out_of_order"
+
+
 class InvalidOutcomeFactor(DomainError):
     code = "invalid_outcome_factor"
 

@@ -6,12 +6,11 @@ read no clock: ``as_of`` says when "now" is, so a flag can be asked about any pa
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from domain.values import Importance, Stage
+from domain.values import Importance, Stage, geometric_mean
 
 
 @dataclass(frozen=True)
@@ -60,11 +59,6 @@ class PartnershipFacts:
 class Flag:
     name: str
     reasons: tuple[str, ...] = field(default_factory=tuple)
-
-
-def geometric_mean(values: Sequence[float]) -> float:
-    # Outcomes multiply on a log scale (0.1, 1, 10), so their average is geometric.
-    return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
 def _in_window(moment: datetime, as_of: datetime, days: int) -> bool:

@@ -13,7 +13,7 @@ from uuid import UUID
 from eventsourcing.domain import event
 
 from domain.base import Aggregate, check_not_in_future
-from domain.errors import InvalidOutcomeFactor, NothingChanged
+from domain.errors import InvalidOutcomeFactor, NothingChanged, StageOutOfOrder
 from domain.stages import check_transition
 from domain.values import (
     OUTCOME_FACTOR_VALUES,
@@ -171,8 +171,19 @@ class Partnership(Aggregate):
         expected_version: int | None = None,
     ) -> None:
         self.check_can_record(meta, expected_version)
+        self.check_not_before_current_stage(meta)
         check_transition(self.stage, stage)
         self._stage_changed(self.stage, stage, reason, note, meta)
+
+    def check_not_before_current_stage(self, meta: EventMeta) -> None:
+        # Stage history is a sequence in valid time: a move cannot take effect before the
+        # stage it leaves began, or "since when" would run backwards.
+        if meta.occurred_at < self.stage_since:
+            raise StageOutOfOrder(
+                f"the stage {self.stage.value} began {self.stage_since.isoformat()}; "
+                f"a move at {meta.occurred_at.isoformat()} would precede it",
+                stage=self.stage.value,
+            )
 
     # Events ---------------------------------------------------------------------------
 

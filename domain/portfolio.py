@@ -58,7 +58,9 @@ def matrix(histories: Mapping[str, Sequence[Segmentation]], as_of: datetime) -> 
 
 
 def quarters(start: datetime, end: datetime) -> list[tuple[str, datetime, datetime]]:
-    """Calendar quarters overlapping [start, end], as (label, first moment, first moment of next)."""
+    """Calendar quarters (UTC) overlapping [start, end], as (label, first moment, first
+    moment of next)."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
     year, quarter = start.year, (start.month - 1) // 3
     result = []
     while True:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -140,6 +142,11 @@ class Segment(Value):
 
 # The outcome formula's factor values: poor, adequate, excellent (a log scale).
 OUTCOME_FACTOR_VALUES = (0.1, 1.0, 10.0)
+
+
+def geometric_mean(values: Sequence[float]) -> float:
+    # Outcomes multiply on a log scale (0.1, 1, 10), so their average is geometric.
+    return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
 def outcome_of(factors: dict[str, float]) -> float:

@@ -6,6 +6,7 @@ PostgreSQL transaction with its tracking (see ``projections.tracking``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -15,9 +16,28 @@ import psycopg
 
 from projections.catalog import all_projections
 from projections.tracking import Delivered, Tracker
+from services.published import SCHEMA
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+_REQUIRED = {"schema": str, "position": int, "event_id": str, "aggregate_type": str,
+             "aggregate_id": str, "version": int, "type": str, "occurred_at": str,
+             "recorded_at": str, "actor": str, "data": dict}
+
+
+def decode(value: bytes | None) -> dict[str, Any] | None:
+    """A published event, or None for anything else on the topic."""
+    try:
+        body = json.loads(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, RecursionError):
+        return None
+    if not isinstance(body, dict) or body.get("schema") != SCHEMA:
+        return None
+    if not all(isinstance(body.get(key), kind) for key, kind in _REQUIRED.items()):
+        return None
+    return body
 
 
 def broker_urls(bootstrap: str) -> list[str]:
@@ -53,6 +73,22 @@ def create_app(settings: Settings) -> faust.App:
             conn = state["conn"] = await psycopg.AsyncConnection.connect(database_url)
         return conn
 
+    async def apply_until_done(delivered: list[Delivered]) -> None:
+        # faust acks a taken batch even if the agent fails on it, so a batch must never
+        # fail: on any error, reconnect and retry (with backoff) until it is applied.
+        pause = 0.5
+        while True:
+            try:
+                await tracker.apply(await connection(), projections, delivered)
+                return
+            except Exception:
+                log.exception("projection batch failed; retrying in %.1f s", pause)
+                if state["conn"] is not None:
+                    await state["conn"].close()
+                    state["conn"] = None
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 30.0)
+
     @app.agent(events)
     async def project_events(stream: faust.Stream) -> None:
         async for batch in stream.take_events(
@@ -60,13 +96,13 @@ def create_app(settings: Settings) -> faust.App:
         ):
             delivered = []
             for event in batch:
-                try:
-                    body = json.loads(event.value)
-                    delivered.append(Delivered(event.message.partition, event.message.offset, body))
-                except (TypeError, ValueError) as error:
+                body = decode(event.value)
+                if body is None:
                     # Only the relay writes this topic; a foreign message is logged, not fatal.
-                    log.error("skipping undecodable event at offset %s: %s", event.message.offset, error)
+                    log.error("skipping a message that is not a Verkosto event at offset %s", event.message.offset)
+                    continue
+                delivered.append(Delivered(event.message.partition, event.message.offset, body))
             if delivered:
-                await tracker.apply(await connection(), projections, delivered)
+                await apply_until_done(delivered)
 
     return app

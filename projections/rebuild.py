@@ -50,6 +50,25 @@ async def _replay(
 
 async def rebuild(database_url: str, base: str, projection: Projection, progress: Progress) -> tuple[int, str]:
     """Returns (new version, its schema)."""
+    # Held for the whole rebuild: a second one would compute the same new version number
+    # and drop the schema the first one is filling (or has already swapped in).
+    guard = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
+    try:
+        locked = await (await guard.execute(
+            "SELECT pg_try_advisory_lock(hashtext(%s))", (f"verkosto-rebuild:{base}:{projection.name}",)
+        )).fetchone()
+        if not locked or not locked[0]:
+            raise RebuildRunning(f"a rebuild of {projection.name} is already running")
+        return await _rebuild(database_url, base, projection, progress)
+    finally:
+        await guard.close()
+
+
+class RebuildRunning(RuntimeError):
+    pass
+
+
+async def _rebuild(database_url: str, base: str, projection: Projection, progress: Progress) -> tuple[int, str]:
     ids = sql.Identifier(base)
     with psycopg.connect(database_url, autocommit=True) as sync_conn:
         row = sync_conn.execute(

@@ -10,6 +10,7 @@ import psycopg
 from psycopg import sql
 
 from domain import trust as model
+from projections.documents import utc
 
 # Which published events the trust model sees, and as what.
 _KINDS = {
@@ -48,6 +49,8 @@ class TrustProjection:
         state          jsonb NOT NULL,
         model_version  text NOT NULL
     );
+    -- [[valid from (UTC ISO), steward], ...] in valid time: who the steward is *now*.
+    ALTER TABLE {rm}.trust_state ADD COLUMN IF NOT EXISTS tenures jsonb NOT NULL DEFAULT '[]';
     CREATE TABLE IF NOT EXISTS {rm}.trust_points (
         partnership_id    uuid NOT NULL,
         version           bigint NOT NULL,
@@ -70,12 +73,12 @@ class TrustProjection:
         if not mine:
             return
         await cur.execute(
-            sql.SQL("SELECT partnership_id::text, steward, state FROM {}.trust_state "
+            sql.SQL("SELECT partnership_id::text, tenures, state FROM {}.trust_state "
                     "WHERE partnership_id = ANY(%s::uuid[])").format(rm),
             (list({e["aggregate_id"] for e in mine}),),
         )
-        states: dict[str, tuple[str, model.TrustState]] = {
-            pid: (steward, model.TrustState.from_dict(state)) for pid, steward, state in await cur.fetchall()
+        states: dict[str, tuple[list[list[str]], model.TrustState]] = {
+            pid: (tenures, model.TrustState.from_dict(state)) for pid, tenures, state in await cur.fetchall()
         }
         points = []
         for event in mine:
@@ -83,17 +86,23 @@ class TrustProjection:
             if event["type"] == "partnership_opened":
                 opened = happening(event)
                 assert opened is not None
-                states[pid] = (event["data"]["steward"], model.initial(opened))
+                states[pid] = ([[utc(event["occurred_at"]), event["data"]["steward"]]], model.initial(opened))
             elif pid not in states:
                 continue  # opened before this read model existed; a rebuild covers it
             else:
-                steward, state = states[pid]
-                new_steward = event["data"].get("steward") if event["type"] == "ownership_transferred" else None
-                changed = new_steward is not None and new_steward != steward
+                tenures, state = states[pid]
+                changed = False
+                if event["type"] == "ownership_transferred":
+                    # Valid time decides who the steward is now: a back-dated transfer that
+                    # took effect before the current steward's does not replace them.
+                    before = tenures[-1][1]
+                    tenures = sorted([*tenures, [utc(event["occurred_at"]), event["data"]["steward"]]],
+                                     key=lambda tenure: tenure[0])
+                    changed = tenures[-1][1] != before
                 seen = happening(event, steward_changed=changed)
+                states[pid] = (tenures, model.step(state, seen) if seen else state)
                 if seen is None:
                     continue
-                states[pid] = (new_steward or steward, model.step(state, seen))
             p = model.point(states[pid][1], (event["event_id"],))
             points.append([
                 pid, event["version"], p.at.isoformat(), p.inbound_interest, p.outbound_interest,
@@ -103,14 +112,16 @@ class TrustProjection:
         # Whole-batch statements: row-by-row writes would dominate catch-up.
         await cur.execute(
             sql.SQL(
-                "INSERT INTO {}.trust_state (partnership_id, steward, state, model_version) "
-                "SELECT (r->>0)::uuid, r->>1, r->2, %s FROM jsonb_array_elements(%s::jsonb) r "
-                "ON CONFLICT (partnership_id) DO UPDATE SET "
-                "steward = EXCLUDED.steward, state = EXCLUDED.state, model_version = EXCLUDED.model_version"
+                "INSERT INTO {}.trust_state (partnership_id, steward, tenures, state, model_version) "
+                "SELECT (r->>0)::uuid, r->>1, r->2, r->3, %s FROM jsonb_array_elements(%s::jsonb) r "
+                "ON CONFLICT (partnership_id) DO UPDATE SET steward = EXCLUDED.steward, "
+                "tenures = EXCLUDED.tenures, state = EXCLUDED.state, model_version = EXCLUDED.model_version"
             ).format(rm),
             (
                 model.TRUST_MODEL_VERSION,
-                json.dumps([[pid, steward, state.to_dict()] for pid, (steward, state) in states.items()]),
+                json.dumps([
+                    [pid, tenures[-1][1], tenures, state.to_dict()] for pid, (tenures, state) in states.items()
+                ]),
             ),
         )
         if points:

@@ -102,12 +102,13 @@ class Verkosto(EventStoreApplication):
     def execute(
         self, requests: Sequence[Request], positions: Sequence[ConsumerPosition] = (), attempts: int = 5
     ) -> list[Outcome]:
-        for _ in range(attempts - 1):
+        for _ in range(attempts):
             try:
                 return self.commit(self.decide(requests), positions)
             except ConcurrentWrite:
                 continue
-        return self.commit(self.decide(requests), positions)
+        busy = Rejected("concurrent_write", "others kept changing these aggregates; try again", 409)
+        return [busy for _ in requests]
 
     def decide(self, requests: Sequence[Request]) -> Decision:
         recorded_at = self.clock()

@@ -79,13 +79,17 @@ def ensure_topics(settings: Settings) -> None:
         client.close()
 
 
-def topic_id(settings: Settings, topic: str) -> str | None:
-    """The topic's id: it changes when a topic is lost and created again under its name."""
+def topic_id(settings: Settings, topic: str) -> str:
+    """The topic's id: it changes when a topic is lost and created again under its name.
+
+    Positions are only compared within one topic id, so an unknown id is an error, never
+    a pass: better to restart than to trust offsets of a topic we cannot identify."""
     client = admin(settings)
     try:
         described = client.describe_topics([topic])
-    except KafkaError:
-        return None
     finally:
         client.close()
-    return str(described[0].get("topic_id")) if described else None
+    found = described[0].get("topic_id") if described else None
+    if not found:
+        raise KafkaError(f"cannot identify topic {topic!r}")
+    return str(found)

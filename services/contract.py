@@ -6,11 +6,11 @@ each model is a command in the imperative. Extend this file; never break it.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal, Union
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from domain.values import (
     ActivityKind,
@@ -28,13 +28,26 @@ from domain.values import (
 )
 
 Text = Annotated[str, Field(max_length=4000)]
+Factor = Annotated[float, Field(allow_inf_nan=False)]
 Hours = Annotated[float, Field(ge=0, le=100_000)]
+
+
+def _plausible(moment: datetime) -> datetime:
+    # Year 1 or 9999 is a typo, and at the edges of the calendar time arithmetic overflows.
+    if not EARLIEST <= moment <= LATEST:
+        raise ValueError(f"must lie between {EARLIEST.year} and {LATEST.year}")
+    return moment
+
+
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+When = Annotated[AwareDatetime, AfterValidator(_plausible)]
 
 
 class Command(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    occurred_at: AwareDatetime | None = Field(
+    occurred_at: When | None = Field(
         None, description="When it happened in the world (ISO 8601 with offset); default now."
     )
     command_id: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
@@ -93,7 +106,7 @@ class RecordJointActivity(PartnershipCommand):
 
 class Evaluate(PartnershipCommand):
     type: Literal["evaluated"]
-    factors: dict[Name, float] = Field(min_length=1, max_length=20)
+    factors: dict[Name, Factor] = Field(min_length=1, max_length=20)
     note: Text | None = None
 
 
@@ -157,7 +170,7 @@ class LogNetworkContribution(NetworkCommand):
 
 class EvaluateNetwork(NetworkCommand):
     type: Literal["network_evaluated"]
-    factors: dict[Name, float] = Field(min_length=1, max_length=20)
+    factors: dict[Name, Factor] = Field(min_length=1, max_length=20)
 
 
 class LeaveNetwork(NetworkCommand):

@@ -145,7 +145,3 @@ class EventStoreApplication(Application[UUID]):
         "MAPPER_TOPIC": get_topic(PydanticMapper),
         "APPLICATION_RECORDER_TOPIC": get_topic(VerkostoRecorder),
     }
-
-    @property
-    def events_table(self) -> str:
-        return "verkosto_events"

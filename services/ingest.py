@@ -52,7 +52,7 @@ def parse(record: ConsumerRecord) -> Request:
     """Turns one Kafka record into a request, or says exactly why it cannot."""
     try:
         body = json.loads(record.value)
-    except (TypeError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (TypeError, ValueError, RecursionError) as error:  # also huge ints, deep nesting
         raise Malformed("malformed_json", f"the message is not JSON: {error}") from error
     if not isinstance(body, dict):
         raise Malformed("malformed_json", "the message must be a JSON object")

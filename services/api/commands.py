@@ -28,7 +28,10 @@ def record(services: Services, principal: Principal, command: Command, response:
             404: "Unknown id", 409: "Refused by a rule or a concurrent change",
             422: "The command cannot be recorded",
         }
-        raise Problem(outcome.status, outcome.code, titles[outcome.status], outcome.message, **outcome.details)
+        extra = dict(outcome.details)
+        if outcome.status == 422:
+            extra["errors"] = [{"field": "body", "message": outcome.message, "type": outcome.code}]
+        raise Problem(outcome.status, outcome.code, titles[outcome.status], outcome.message, **extra)
     # A repeated command id answers with the first result and records nothing new.
     response.status_code = 200 if outcome.duplicate else 201
     return Receipt(
@@ -44,5 +47,6 @@ def bind(command: Command, field: str, aggregate_id: UUID) -> Command:
         raise Problem(
             422, "validation_failed", "The request is not valid",
             f"body.{field}: differs from the id in the path", field=f"body.{field}",
+            errors=[{"field": f"body.{field}", "message": "differs from the id in the path", "type": "mismatch"}],
         )
     return command.model_copy(update={field: aggregate_id})

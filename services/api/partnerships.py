@@ -6,7 +6,6 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Query, Response
-from pydantic import AwareDatetime
 
 from domain.partnership import Partnership
 from projections.ownership import tenure_at, tenures
@@ -17,7 +16,7 @@ from services.api.freshness import await_position
 from services.api.deps import HistoryReader, ServicesDep, Writer
 from services.api.problems import Problem
 from services.application import NotFound
-from services.contract import OpenPartnership, PartnershipEventBody
+from services.contract import OpenPartnership, PartnershipEventBody, When
 
 router = APIRouter(prefix="/v1/partnerships", tags=["partnerships"])
 
@@ -87,7 +86,7 @@ def get_owners(
     partnership_id: UUID,
     _: HistoryReader,
     services: ServicesDep,
-    at: Annotated[AwareDatetime | None, Query(description="Who owned it at this moment")] = None,
+    at: Annotated[When | None, Query(description="Who owned it at this moment")] = None,
     min_position: Annotated[
         int | None, Query(ge=0, description="Wait briefly until the projection has applied this")
     ] = None,

@@ -13,7 +13,6 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
-from pydantic import AwareDatetime
 
 from domain.lifecycle import THRESHOLDS as LIFECYCLE
 from domain.network_plan import network_plan, plan_markdown
@@ -26,10 +25,11 @@ from services.api.deps import ServicesDep, require
 from services.api.freshness import await_position
 from services.api.problems import Problem
 from services.auth import Principal
+from services.contract import When
 
 router = APIRouter(tags=["projections"])
 Dashboard = Annotated[Principal, Depends(require("dashboards:read"))]
-AsOf = Annotated[AwareDatetime | None, Query(description="Evaluate as of this moment (default now)")]
+AsOf = Annotated[When | None, Query(description="Evaluate as of this moment (default now)")]
 MinPosition = Annotated[int | None, Query(ge=0, description="Wait briefly until this event is applied")]
 WaitMs = Annotated[int, Query(ge=0, le=10_000)]
 
@@ -83,7 +83,7 @@ def get_lifecycle(
 @router.get("/v1/projections/portfolio")
 def get_portfolio(
     _: Dashboard, services: ServicesDep, as_of: AsOf = None,
-    since: Annotated[AwareDatetime | None, Query(description="Drift from this moment (default a year before as_of)")] = None,
+    since: Annotated[When | None, Query(description="Drift from this moment (default a year before as_of)")] = None,
     min_position: MinPosition = None, wait_ms: WaitMs = 3_000,
 ) -> dict[str, Any]:
     """The now × future matrix with members per cell, and who moved per quarter."""

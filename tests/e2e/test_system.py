@@ -122,6 +122,11 @@ def test_errors_are_problem_details(system: System) -> None:
     naive = problem(system.post(f"/v1/partnerships/{pid}/events", {**contact, "occurred_at": "2024-05-01T10:00:00"}),
                     422, "validation_failed")
     assert "occurred_at" in naive["field"]
+    nan = problem(system.http.post(f"/v1/partnerships/{pid}/events", content=b'{"type": "evaluated", "factors": {"fit": NaN}}',
+                                   headers={**system.auth(), "Content-Type": "application/json"}), 422, "validation_failed")
+    assert "factors" in nan["field"]
+    far = problem(system.get(f"/v1/partnerships/{pid}/owners", at="0001-01-01T00:00:00Z"), 422, "validation_failed")
+    assert far["field"].endswith("at")
     problem(system.get(f"/v1/partnerships/{uuid.uuid4()}"), 404, "not_found")
     problem(system.post(f"/v1/partnerships/{uuid.uuid4()}/events", contact), 404, "not_found")
 

@@ -71,17 +71,18 @@ def test_valid_commands_are_recorded_and_bad_ones_dead_lettered(
         command({"type": "stage_changed", "partnership_id": str(pid), "stage": "ended", "reason": "x"}),
         command(contact(uuid.uuid4())),
         command(contact(pid), actor="x" * 300),  # valid JSON and command, but no valid event
+        (b"deep", b"[" * 100_000),  # json.loads raises RecursionError, not a JSON error
         command(contact(pid)),
     ])
-    running.until(lambda: running.ingest.recorded + running.ingest.dead_lettered >= 9)
+    running.until(lambda: running.ingest.recorded + running.ingest.dead_lettered >= 10)
     assert app.get(pid, Partnership).contacts == 2
-    dead = consume(settings, settings.dlq_topic, 6)
+    dead = consume(settings, settings.dlq_topic, 7)
     reasons = sorted(header(r, "reason") for r in dead)
     assert reasons == sorted([
         "malformed_json", "invalid_command", "missing_actor", "illegal_stage_transition", "not_found",
-        "invalid_command",
+        "invalid_command", "malformed_json",
     ])
-    junk = next(r for r in dead if header(r, "reason") == "malformed_json")
+    junk = next(r for r in dead if r.key == b"junk")
     assert junk.value == b"{not json" and junk.key == b"junk"
     assert header(junk, "original_topic") == settings.commands_topic
     assert int(header(junk, "original_offset")) >= 0

@@ -37,3 +37,16 @@ def test_commands_need_timezone_aware_times_and_known_types() -> None:
         any_command.validate_python({**base, "type": "contact_deleted"})
     with pytest.raises(ValidationError):
         any_command.validate_python({**base, "surprise": 1})
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59Z", "1899-12-31T00:00:00Z"])
+def test_implausible_times_are_refused_before_they_reach_time_arithmetic(moment: str) -> None:
+    body = {"type": "contact_logged", "channel": "call", "direction": "inbound", "participants": ["a"]}
+    with pytest.raises(ValidationError):
+        any_command.validate_python({**body, "occurred_at": moment})
+
+
+@pytest.mark.parametrize("factor", [float("nan"), float("inf")])
+def test_outcome_factors_must_be_finite_numbers(factor: float) -> None:
+    with pytest.raises(ValidationError):
+        any_command.validate_python({"type": "evaluated", "factors": {"fit": factor}})

@@ -12,6 +12,7 @@ from domain.errors import (
     NothingChanged,
     OccurredBeforeStart,
     OccurredInFuture,
+    StageOutOfOrder,
     VersionConflict,
 )
 from domain.partnership import Partnership
@@ -60,6 +61,15 @@ def test_stage_moves_that_skip_the_method_are_refused() -> None:
     assert refused.value.code == "illegal_stage_transition"  # type: ignore[attr-defined]
     assert refused.value.details["allowed"] == ["prioritise"]  # type: ignore[attr-defined]
     assert then_events(p) == []
+
+
+def test_a_stage_move_cannot_take_effect_before_the_current_stage_began() -> None:
+    p = opened()
+    p.change_stage(Stage.PRIORITISE, "review", meta(30))
+    p.collect_events()
+    with pytest.raises(StageOutOfOrder):
+        p.change_stage(Stage.MAINTAIN, "review", meta(10))
+    assert then_events(p) == [] and p.stage == Stage.PRIORITISE
 
 
 def test_stage_change_records_previous_stage_and_since() -> None:

@@ -34,7 +34,8 @@ class DomainEvent(BaseModel):
 
     originator_id: UUID
     originator_version: int
-    # Set by eventsourcing when the event is triggered; Verkosto's own times are in meta.
+    # eventsourcing's own timestamp; Aggregate sets it to meta.recorded_at, so the domain
+    # never lets the library read the wall clock.
     timestamp: datetime
     meta: EventMeta
 
@@ -52,6 +53,21 @@ class Aggregate(BaseAggregate[UUID]):
 
     # Set by each aggregate's creation event.
     started_at: datetime
+
+    def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
+        # Left alone, eventsourcing stamps each event with the wall clock; time here comes
+        # only from the command's meta.
+        meta = kwargs.get("meta")
+        if isinstance(meta, EventMeta):
+            kwargs.setdefault("timestamp", meta.recorded_at)
+        super().trigger_event(event_class, **kwargs)
+
+    @classmethod
+    def _create(cls, event_class: Any, *, id: Any = None, **kwargs: Any) -> Any:  # noqa: A002
+        meta = kwargs.get("meta")
+        if isinstance(meta, EventMeta):
+            kwargs.setdefault("timestamp", meta.recorded_at)
+        return super()._create(event_class, id=id, **kwargs)
     ended: bool = False
 
     def check_version(self, expected: int | None) -> None:

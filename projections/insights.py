@@ -71,7 +71,10 @@ def lifecycle(
     points_by: dict[str, list[dict[str, Any]]] = {}
     for point in _points(conn, trust_rm):
         points_by.setdefault(point["partnership_id"], []).append(point)
-    facts = {pid: facts_of(pid, doc) for pid, doc in docs.items() if datetime.fromisoformat(doc["opened_at"]) <= as_of}
+    facts = {
+        pid: facts_of(pid, doc, as_of) for pid, doc in docs.items()
+        if datetime.fromisoformat(doc["opened_at"]) <= as_of
+    }
     very_high = Counter(f.steward for f in facts.values() if f.segment_now and f.segment_now.value == "++")
     rows = []
     for pid, f in sorted(facts.items(), key=lambda item: (item[1].partner_name, item[0])):
@@ -83,9 +86,11 @@ def lifecycle(
             "partnership_id": pid, "partner_name": f.partner_name, "owner_unit": f.owner_unit,
             "steward": f.steward, "stage": f.stage.value, "since": f.stage_since,
             "last_contact_at": f.last_contact_at, "trust": round(now, 6) if now is not None else None,
-            "segment": doc["segment"], "transitions": [
+            "segment": {"now": f.segment_now.value, "future": f.segment_future.value} if f.segment_now and f.segment_future else None,
+            "transitions": [
                 {"at": at, "from": previous, "to": stage, "reason": reason}
                 for at, previous, stage, reason in doc["transitions"]
+                if datetime.fromisoformat(at) <= as_of
             ],
             "flags": [asdict(flag) for flag in flags],
         })

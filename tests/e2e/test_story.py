@@ -136,6 +136,12 @@ def test_lifecycle_flags_name_their_reasons(system: System, story: dict[str, str
     assert [p["partner_name"] for p in as_of["partnerships"]] == ["Costly Oy"]
     reasons = as_of["partnerships"][0]["flags"][0]["reasons"]
     assert any(r.startswith("low_efficiency") for r in reasons) and any(r.startswith("unfair") for r in reasons)
+    then = system.get("/v1/projections/lifecycle", as_of="2023-07-01T00:00:00Z").json()["partnerships"]
+    lab_then = next(p for p in then if p["partnership_id"] == story["lab"])
+    assert (lab_then["stage"], lab_then["steward"], lab_then["segment"]) == ("maintain", "alice", {"now": "-", "future": "+"})
+    assert [t["to"] for t in lab_then["transitions"]] == ["prioritise", "maintain"]
+    assert "needs_handover" not in {f["name"] for f in lab_then["flags"]}
+    assert [p["partner_name"] for p in then] == ["Kuopio Lab"]  # Costly Oy was not a partner yet
     by_steward = system.get("/v1/projections/lifecycle", steward="dan").json()
     assert [p["partner_name"] for p in by_steward["partnerships"]] == ["Costly Oy"]
 

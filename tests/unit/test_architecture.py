@@ -45,6 +45,15 @@ def test_domain_never_reads_the_clock() -> None:
     assert not offences
 
 
+def test_events_are_stamped_with_the_commands_time_not_the_wall_clock() -> None:
+    from tests.unit.builders import T0, meta, opened
+
+    p = opened()
+    p.log_contact("call", "inbound", ("alice",), meta(3, recorded_days=4))
+    (event,) = p.collect_events()
+    assert event.timestamp == event.meta.recorded_at == T0.replace(day=5)
+
+
 def test_the_check_itself_catches_a_forbidden_import(tmp_path: Path) -> None:
     sample = tmp_path / "bad.py"
     sample.write_text("from psycopg import sql\nimport kafka.errors\n")

@@ -1,8 +1,7 @@
-"""Reading read models: which version is active, how far it got, waiting for a write."""
+"""Reading read models' tracking: what an aggregate has had applied, and how far it got."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 from uuid import UUID
 
@@ -26,15 +25,3 @@ def position(conn: psycopg.Connection[Any], rm: sql.Identifier) -> int:
     with conn.cursor(row_factory=tuple_row) as cur:
         row = cur.execute(sql.SQL("SELECT coalesce(max(position), 0) FROM {}.positions").format(rm)).fetchone()
     return int(row[0]) if row else 0
-
-
-def wait_until_applied(
-    conn: psycopg.Connection[Any], rm: sql.Identifier, aggregate_id: UUID, version: int, wait_s: float
-) -> bool:
-    """Polls briefly until the projection has applied this aggregate version."""
-    deadline = time.monotonic() + wait_s
-    while applied(conn, rm, aggregate_id)[0] < version:
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
-    return True

@@ -94,9 +94,9 @@ def get_owners(
 ) -> dict[str, Any]:
     """The ownership timeline from the projection, or the owner at one moment."""
     load(services, partnership_id)
+    caught_up = await_position(services, "ownership", min_position, wait_ms)
     with services.pool.connection() as conn:
         rm = active_schema(conn, services.settings.db_schema, "ownership")
-        caught_up = await_position(services, conn, rm, min_position, wait_ms)
         timeline = tenures(conn, rm, partnership_id)
         _, position = applied(conn, rm, partnership_id)
     answer: dict[str, Any] = {

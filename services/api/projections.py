@@ -38,9 +38,8 @@ def _now(as_of: datetime | None) -> datetime:
     return as_of or datetime.now(UTC)
 
 
-def _freshness(services: ServicesDep, conn: Any, name: str, min_position: int | None, wait_ms: int) -> tuple[Any, dict[str, Any]]:
+def _freshness(services: ServicesDep, conn: Any, name: str, caught_up: bool) -> tuple[Any, dict[str, Any]]:
     rm = active_schema(conn, services.settings.db_schema, name)
-    caught_up = await_position(services, conn, rm, min_position, wait_ms)
     return rm, {"projection": name, "position": position(conn, rm), "caught_up": caught_up}
 
 
@@ -50,8 +49,9 @@ def get_trust(
     min_position: MinPosition = None, wait_ms: WaitMs = 3_000,
 ) -> dict[str, Any]:
     """The trust trajectory of one partnership, and where it stands as of a moment."""
+    caught_up = await_position(services, "trust", min_position, wait_ms)
     with services.pool.connection() as conn:
-        rm, answer = _freshness(services, conn, "trust", min_position, wait_ms)
+        rm, answer = _freshness(services, conn, "trust", caught_up)
         trajectory = insights.trust_trajectory(conn, rm, partnership_id, _now(as_of))
     if trajectory is None:
         raise Problem(404, "not_found", "Unknown partnership", f"no trust trajectory for {partnership_id}")
@@ -66,8 +66,9 @@ def get_lifecycle(
 ) -> dict[str, Any]:
     """Every partnership's stage, since when, its transitions, and flags with reasons."""
     moment = _now(as_of)
+    caught_up = await_position(services, "lifecycle", min_position, wait_ms)
     with services.pool.connection() as conn:
-        rm, answer = _freshness(services, conn, "lifecycle", min_position, wait_ms)
+        rm, answer = _freshness(services, conn, "lifecycle", caught_up)
         trust_rm = active_schema(conn, services.settings.db_schema, "trust")
         rows = insights.lifecycle(conn, rm, trust_rm, moment, LIFECYCLE)
     rows = [
@@ -88,8 +89,9 @@ def get_portfolio(
 ) -> dict[str, Any]:
     """The now × future matrix with members per cell, and who moved per quarter."""
     moment = _now(as_of)
+    caught_up = await_position(services, "portfolio", min_position, wait_ms)
     with services.pool.connection() as conn:
-        rm, answer = _freshness(services, conn, "portfolio", min_position, wait_ms)
+        rm, answer = _freshness(services, conn, "portfolio", caught_up)
         histories = insights.segment_histories(conn, rm)
     cells = matrix(histories, moment)
     rising = [
@@ -111,8 +113,9 @@ def _network_healths(
     services: ServicesDep, as_of: datetime | None, min_position: int | None, wait_ms: int
 ) -> tuple[dict[str, Any], list[Any]]:
     moment = _now(as_of)
+    caught_up = await_position(services, "networks", min_position, wait_ms)
     with services.pool.connection() as conn:
-        rm, answer = _freshness(services, conn, "networks", min_position, wait_ms)
+        rm, answer = _freshness(services, conn, "networks", caught_up)
         healths = network_plan(insights.network_facts_all(conn, rm), moment)
     return {**answer, "as_of": moment}, healths
 

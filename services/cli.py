@@ -117,6 +117,37 @@ def cmd_network_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from services.audit.chain import verify
+    from services.audit.checkpoint import check, generate_key, sign
+    from services.db import connect
+
+    if args.audit_command == "keygen":
+        public = generate_key(Path(args.key))
+        print(f"private key: {args.key} (keep it on the system)\npublic key: {public} (give it to the auditor)")
+        return 0
+    settings = settings_for(args)
+    with connect(settings.require_database_url()) as conn:
+        if args.audit_command == "checkpoint":
+            checkpoint = sign(verify(conn, settings.db_schema), Path(args.key), datetime.now(UTC))
+            text = json.dumps(checkpoint, indent=2)
+            Path(args.output).write_text(text + "\n") if args.output else print(text)
+            return 0
+        if args.checkpoint:
+            ok, message = check(conn, settings.db_schema, json.loads(Path(args.checkpoint).read_text()),
+                                Path(args.public_key))
+            print(("OK: " if ok else "FAILED: ") + message)
+            return 0 if ok else 1
+        verdict = verify(conn, settings.db_schema)
+    if verdict.ok:
+        print(f"OK: {verdict.checked} events chained; head at position {verdict.head_position} ({verdict.head_hash})")
+        return 0
+    print(f"FAILED at position {verdict.failed_at}: {verdict.problem} ({verdict.checked} events verified before it)")
+    return 1
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="verkosto", description=__doc__)
     root.add_argument("--data-dir", help="where a running system keeps its state (default .verkosto)")
@@ -149,6 +180,21 @@ def parser() -> argparse.ArgumentParser:
     rebuild.add_argument("name", nargs="?", help="one projection (default: all)")
     rebuild.add_argument("--data-dir", dest="data_dir", default=argparse.SUPPRESS)
     rebuild.set_defaults(func=cmd_rebuild)
+
+    audit = sub.add_parser("audit", help="tamper evidence: verify the hash chain, sign checkpoints")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="walk the chain; name the first position that fails")
+    verify.add_argument("--checkpoint", help="also check a signed checkpoint kept outside the database")
+    verify.add_argument("--public-key", help="the public key the checkpoint was signed for")
+    verify.add_argument("--data-dir", dest="data_dir", default=argparse.SUPPRESS)
+    checkpoint = audit_sub.add_parser("checkpoint", help="sign (position, head hash) after verifying")
+    checkpoint.add_argument("--key", required=True, help="private key from `verkosto audit keygen`")
+    checkpoint.add_argument("--output", help="write the checkpoint here instead of standard output")
+    checkpoint.add_argument("--data-dir", dest="data_dir", default=argparse.SUPPRESS)
+    keygen = audit_sub.add_parser("keygen", help="make an Ed25519 key pair for checkpoints")
+    keygen.add_argument("--key", required=True, help="where to write the private key (.pub beside it)")
+    for command in (verify, checkpoint, keygen):
+        command.set_defaults(func=cmd_audit)
 
     plan = sub.add_parser("network-plan", help="print the organisation's network plan as Markdown")
     plan.add_argument("--as-of", help="ISO date-time with offset (default now)")

@@ -25,6 +25,7 @@ def migrate(database_url: str, schema: str) -> None:
     versions; safe to run any time."""
     from projections import SQL_FILES
     from projections.catalog import install
+    from services.audit.chain import backfill
 
     with connect(database_url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
@@ -36,6 +37,7 @@ def migrate(database_url: str, schema: str) -> None:
                 text = path.read_text().replace("{schema}", sql.Identifier(schema).as_string(conn))
                 conn.execute(text)  # type: ignore[arg-type]
             install(conn, schema)
+            backfill(conn, schema)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
 

@@ -20,6 +20,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from domain.base import DomainEvent
+from services.audit.chain import Stored, extend
 
 
 class PydanticMapper(Mapper[UUID]):
@@ -71,7 +72,14 @@ class VerkostoRecorder(PostgresApplicationRecorder):
             if not stored_events:
                 return []
             self._insert_stored_events(curs, stored_events, **kwargs)
-            return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+            ids = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+            # Still inside the transaction and under the table's exclusive lock.
+            extend(curs, self.datastore.schema, sorted(
+                (Stored(n, e.originator_id, e.originator_version, e.topic, e.state)  # type: ignore[arg-type]
+                 for n, e in zip(ids or [], stored_events, strict=True)),
+                key=lambda s: s.position,
+            ))
+            return ids
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         schema = sql.Identifier(self.datastore.schema)

@@ -34,3 +34,11 @@ CREATE TABLE IF NOT EXISTS {schema}.api_tokens (
     created_at  timestamptz NOT NULL DEFAULT now(),
     revoked_at  timestamptz
 );
+
+-- Tamper evidence: each event's link hashes the previous link with the event's stored
+-- bytes (see services/audit/chain.py). Written in the events' own transaction.
+CREATE TABLE IF NOT EXISTS {schema}.event_chain (
+    position bigint PRIMARY KEY,
+    previous bigint NOT NULL,
+    hash     bytea NOT NULL
+);

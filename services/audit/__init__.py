@@ -1,0 +1,1 @@
+"""Audit: the tamper-evident chain over the event store, and checkpoints of it."""

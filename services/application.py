@@ -218,12 +218,17 @@ class Verkosto(EventStoreApplication):
             return {}
         aggregates: dict[UUID, Any] = {}
         for row in self.stored_events(aggregate_ids):
-            stored = StoredEvent(
-                row["originator_id"], row["originator_version"], row["topic"], bytes(row["state"])
-            )
-            domain_event = self.mapper.to_domain_event(stored)
-            aggregates[stored.originator_id] = domain_event.mutate(aggregates.get(stored.originator_id))
+            key = row["originator_id"]
+            aggregates[key] = self._domain_event(row).mutate(aggregates.get(key))
         return aggregates
+
+    def domain_events(self, aggregate_id: UUID) -> list[Any]:
+        """The aggregate's events, validated, in version order."""
+        return [self._domain_event(row) for row in self.stored_events([aggregate_id])]
+
+    def _domain_event(self, row: dict[str, Any]) -> Any:
+        stored = StoredEvent(row["originator_id"], row["originator_version"], row["topic"], bytes(row["state"]))
+        return self.mapper.to_domain_event(stored)
 
     def get(self, aggregate_id: UUID, kind: type[Aggregate]) -> Any:
         aggregate = self.load_many({aggregate_id}).get(aggregate_id)

@@ -156,6 +156,17 @@ def test_owners_at_answers_before_and_after_a_back_dated_transfer(system: System
     assert owner("2023-07-01T00:00:00Z") == "bob"
     timeline = system.get(f"/v1/partnerships/{pid}/owners").json()["owners"]
     assert [t["steward"] for t in timeline] == ["alice", "carol", "bob"]
+
+    # Both axes: before carol's transfer was recorded, nobody knew she had taken over.
+    history = system.get(f"/v1/partnerships/{pid}/history").json()["events"]
+    known_before = history[1]["recorded_at"]  # bob's transfer, recorded before carol's
+    body = system.get(f"/v1/partnerships/{pid}/owners", at="2022-10-01T00:00:00Z", known_at=known_before).json()
+    assert body["owner"]["steward"] == "alice"
+    then = system.get(f"/v1/partnerships/{pid}", as_of="2022-10-01T00:00:00Z", known_at=known_before).json()
+    now = system.get(f"/v1/partnerships/{pid}", as_of="2022-10-01T00:00:00Z").json()
+    assert (then["steward"], now["steward"]) == ("alice", "carol")
+    assert now["owner_unit"] == "innovation" and then["events_known"] == 1
+    problem(system.get(f"/v1/partnerships/{pid}", as_of="2021-01-01T00:00:00Z"), 404, "not_found")
     assert timeline[1]["valid_until"].startswith("2023-06-01")
 
 

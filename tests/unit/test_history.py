@@ -1,0 +1,48 @@
+"""Both time axes: what was true then, by what we knew then."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from domain.history import partnership_then
+from domain.values import Stage
+from tests.unit.builders import T0, meta
+
+
+def events_with_opening() -> list:  # type: ignore[type-arg]
+    from domain.partnership import Partnership
+    from domain.values import Partner
+
+    p = Partnership.open(Partner(name="Acme Oy", kind="organisation", roles=("customer",)), "research", "alice",
+                         meta(0, recorded_days=0))
+    p.log_contact("call", "inbound", ("alice",), meta(10, recorded_days=10))
+    p.transfer_ownership("research", "bob", "steward_left", meta(100, recorded_days=100))
+    p.change_stage(Stage.PRIORITISE, "review", meta(120, recorded_days=120))
+    p.transfer_ownership("innovation", "carol", "reassignment", meta(50, recorded_days=300))
+    return list(p.collect_events())
+
+
+def at(days: int):  # type: ignore[no-untyped-def]
+    return T0 + timedelta(days=days)
+
+
+def test_a_back_dated_transfer_changes_answers_known_after_it_was_recorded_and_not_before() -> None:
+    events = events_with_opening()
+    assert partnership_then(events, at(60), known_at=at(200))["steward"] == "alice"  # type: ignore[index]
+    assert partnership_then(events, at(60), known_at=at(400))["steward"] == "carol"  # type: ignore[index]
+    assert partnership_then(events, at(150), known_at=at(400))["steward"] == "bob"  # type: ignore[index]
+
+
+def test_the_state_then_counts_only_what_had_happened_then() -> None:
+    events = events_with_opening()
+    early = partnership_then(events, at(5), known_at=at(400))
+    later = partnership_then(events, at(130), known_at=at(400))
+    assert early is not None and later is not None
+    assert (early["contacts"], early["stage"]) == (0, "analyse")
+    assert (later["contacts"], later["stage"], later["stage_since"]) == (1, "prioritise", at(120))
+
+
+def test_before_it_existed_or_before_anyone_recorded_it_there_is_nothing() -> None:
+    events = events_with_opening()
+    assert partnership_then(events, at(-1), known_at=at(400)) is None
+    assert partnership_then(events, at(400), known_at=at(-1)) is None

@@ -8,7 +8,9 @@ import logging
 import os
 import sys
 import warnings
+from datetime import datetime
 from pathlib import Path
+from uuid import UUID
 
 from services.settings import Settings
 
@@ -97,7 +99,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
 
 def cmd_network_plan(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
+    from datetime import UTC
 
     from domain.network_plan import network_plan, plan_markdown
     from projections.insights import network_facts_all
@@ -118,12 +120,14 @@ def cmd_network_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
+    from datetime import UTC
 
     from services.audit.chain import verify
     from services.audit.checkpoint import check, generate_key, sign
     from services.db import connect
 
+    if args.audit_command == "export":
+        return audit_export(args)
     if args.audit_command == "keygen":
         public = generate_key(Path(args.key))
         print(f"private key: {args.key} (keep it on the system)\npublic key: {public} (give it to the auditor)")
@@ -146,6 +150,48 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return 0
     print(f"FAILED at position {verdict.failed_at}: {verdict.problem} ({verdict.checked} events verified before it)")
     return 1
+
+
+def audit_export(args: argparse.Namespace) -> int:
+    """Streams a search as JSON Lines or CSV, and records the read like the API does."""
+    import csv
+    import getpass
+
+    from psycopg import sql
+    from psycopg.types.json import Jsonb
+    from rich.progress import Progress
+
+    from services.audit.search import EventQuery, search_all
+    from services.db import connect
+
+    settings = settings_for(args)
+    when = (lambda text: datetime.fromisoformat(text) if text else None)
+    query = EventQuery(args.actor, args.type, args.source, UUID(args.aggregate_id) if args.aggregate_id else None,
+                       args.aggregate_type, when(args.occurred_from), when(args.occurred_to),
+                       when(args.recorded_from), when(args.recorded_to))
+    columns = ["position", "aggregate_type", "aggregate_id", "version", "type", "occurred_at",
+               "recorded_at", "actor", "on_behalf_of", "source", "command_id", "data"]
+    with connect(settings.require_database_url(), autocommit=True) as conn, \
+            open(args.output, "w", newline="") as out, Progress(transient=True) as progress:
+        conn.execute(
+            sql.SQL("INSERT INTO {}.audit_reads (actor, path, query) VALUES (%s, %s, %s)").format(
+                sql.Identifier(settings.db_schema)),
+            (f"cli:{getpass.getuser()}", "verkosto audit export", Jsonb({k: v for k, v in vars(query).items() if v is not None}, dumps=lambda v: json.dumps(v, default=str))),
+        )
+        task = progress.add_task("exporting", total=None)
+        writer = csv.DictWriter(out, columns, extrasaction="ignore") if args.format == "csv" else None
+        if writer:
+            writer.writeheader()
+        count = 0
+        for event in search_all(conn, settings.db_schema, query):
+            if writer:
+                writer.writerow({**event, "data": json.dumps(event["data"], sort_keys=True)})
+            else:
+                out.write(json.dumps(event, sort_keys=True) + "\n")
+            count += 1
+            progress.update(task, completed=count)
+    print(f"exported {count} events to {args.output}")
+    return 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -191,9 +237,16 @@ def parser() -> argparse.ArgumentParser:
     checkpoint.add_argument("--key", required=True, help="private key from `verkosto audit keygen`")
     checkpoint.add_argument("--output", help="write the checkpoint here instead of standard output")
     checkpoint.add_argument("--data-dir", dest="data_dir", default=argparse.SUPPRESS)
+    export = audit_sub.add_parser("export", help="stream a search of the event store as JSON Lines or CSV")
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.add_argument("--output", required=True)
+    for name in ("actor", "type", "source", "aggregate-id", "aggregate-type", "occurred-from", "occurred-to",
+                 "recorded-from", "recorded-to"):
+        export.add_argument(f"--{name}")
+    export.add_argument("--data-dir", dest="data_dir", default=argparse.SUPPRESS)
     keygen = audit_sub.add_parser("keygen", help="make an Ed25519 key pair for checkpoints")
     keygen.add_argument("--key", required=True, help="where to write the private key (.pub beside it)")
-    for command in (verify, checkpoint, keygen):
+    for command in (verify, checkpoint, export, keygen):
         command.set_defaults(func=cmd_audit)
 
     plan = sub.add_parser("network-plan", help="print the organisation's network plan as Markdown")

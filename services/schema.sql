@@ -42,3 +42,12 @@ CREATE TABLE IF NOT EXISTS {schema}.event_chain (
     previous bigint NOT NULL,
     hash     bytea NOT NULL
 );
+
+-- Reads of audit endpoints are themselves audited: who asked what, when.
+CREATE TABLE IF NOT EXISTS {schema}.audit_reads (
+    id     bigserial PRIMARY KEY,
+    at     timestamptz NOT NULL DEFAULT now(),
+    actor  text NOT NULL,
+    path   text NOT NULL,
+    query  jsonb NOT NULL
+);

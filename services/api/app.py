@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from services.api import health, networks, partnerships, problems, projections
+from services.api import audit, health, networks, partnerships, problems, projections
 from services.api.deps import Services
 from services.db import open_application
 from services.settings import Settings
@@ -42,4 +42,5 @@ def create_app(settings: Settings) -> FastAPI:
     api.include_router(partnerships.router)
     api.include_router(networks.router)
     api.include_router(projections.router)
+    api.include_router(audit.router)
     return api

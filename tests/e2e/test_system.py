@@ -251,6 +251,23 @@ def test_events_reach_the_bus_with_their_metadata(system: System) -> None:
     )
 
 
+def test_auditors_search_events_and_their_reads_are_recorded(system: System) -> None:
+    created = open_partnership(system, command_id=f"audit-{uuid.uuid4()}")
+    issued = system.cli("token", "issue", "--name", "auditor-ari", "--scope", "history:read")
+    auditor = issued.stdout.strip()
+    page = system.get("/v1/audit/events", token=auditor, aggregate_id=created["id"], type="partnership_opened").json()
+    assert [e["position"] for e in page["events"]] == [created["position"]]
+    assert page["next_cursor"] is None
+    paged = system.get("/v1/audit/events", token=auditor, limit=2).json()
+    assert len(paged["events"]) == 2 and paged["next_cursor"] == paged["events"][-1]["position"]
+    following = system.get("/v1/audit/events", token=auditor, limit=2, after=paged["next_cursor"]).json()
+    assert following["events"][0]["position"] > paged["next_cursor"]
+    problem(system.get("/v1/audit/reads", token=auditor), 403, "insufficient_scope")
+    reads = system.get("/v1/audit/reads", limit=1000).json()["reads"]
+    mine = [r for r in reads if r["actor"] == "auditor-ari"]
+    assert len(mine) == 3 and mine[0]["query"]["aggregate_id"] == created["id"]
+
+
 def test_ctrl_c_stops_everything_and_keeps_the_data(system: System) -> None:
     created = open_partnership(system, occurred_at="2020-02-02T00:00:00Z")
     pid = created["id"]

@@ -1,0 +1,64 @@
+"""Audit queries: searching every recorded event, and who has been asking."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from services.api.deps import HistoryReader, ServicesDep, require
+from services.audit.search import EventQuery, search
+from services.auth import Principal
+from services.contract import When
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+Admin = Annotated[Principal, Depends(require("admin"))]
+
+
+def log_read(services: ServicesDep, principal: Principal, request: Request) -> None:
+    with services.pool.connection() as conn:
+        conn.execute(
+            sql.SQL("INSERT INTO {}.audit_reads (actor, path, query) VALUES (%s, %s, %s)").format(
+                sql.Identifier(services.settings.db_schema)
+            ),
+            (principal.name, request.url.path, Jsonb(dict(request.query_params))),
+        )
+
+
+@router.get("/events")
+def search_events(
+    request: Request, principal: HistoryReader, services: ServicesDep,
+    actor: str | None = None, type: str | None = None, source: str | None = None,  # noqa: A002
+    aggregate_id: UUID | None = None, aggregate_type: str | None = None,
+    occurred_from: When | None = None, occurred_to: When | None = None,
+    recorded_from: When | None = None, recorded_to: When | None = None,
+    after: Annotated[int, Query(ge=0, description="Cursor: the last position of the previous page")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Recorded events matching every filter given, in global order, a page at a time."""
+    log_read(services, principal, request)
+    query = EventQuery(actor, type, source, aggregate_id, aggregate_type,
+                       occurred_from, occurred_to, recorded_from, recorded_to)
+    with services.pool.connection() as conn:
+        events = search(conn, services.settings.db_schema, query, after, limit)
+    cursor = events[-1]["position"] if len(events) == limit else None
+    return {"events": events, "next_cursor": cursor}
+
+
+@router.get("/reads")
+def audit_reads(
+    _: Admin, services: ServicesDep,
+    after: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Who read the audit endpoints, what they asked and when (admin only)."""
+    with services.pool.connection() as conn:
+        reads = conn.execute(
+            sql.SQL("SELECT id, at, actor, path, query FROM {}.audit_reads WHERE id > %s ORDER BY id LIMIT %s").format(
+                sql.Identifier(services.settings.db_schema)
+            ),
+            (after, limit),
+        ).fetchall()
+    return {"reads": reads, "next_cursor": reads[-1]["id"] if len(reads) == limit else None}

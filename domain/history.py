@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.base import DomainEvent
+from domain.network import Network
 from domain.partnership import Partnership
 from domain.values import Stage
 
@@ -57,3 +58,40 @@ def _apply(view: dict[str, Any], event: DomainEvent) -> None:
     elif isinstance(event, Partnership.StageChanged):
         view["stage"], view["stage_since"] = event.stage.value, at
         view["ended"] = event.stage == Stage.ENDED
+
+
+def network_then(events: Sequence[DomainEvent], as_of: datetime, known_at: datetime) -> dict[str, Any] | None:
+    """The network's state at ``as_of`` as known at ``known_at``; None if not known then."""
+    view: dict[str, Any] | None = None
+    for event in known(events, as_of, known_at):
+        if isinstance(event, Network.Joined):
+            view = {
+                "name": event.name, "purposes": [p.value for p in event.purposes], "role": event.role.value,
+                "activity": event.activity.value, "best_before": event.best_before, "members": [],
+                "effort_hours": 0.0, "last_outcome": None, "started_at": event.meta.occurred_at,
+                "left_reason": None, "ended": False, "events_known": 0,
+            }
+        if view is None:
+            continue
+        view["events_known"] += 1
+        _apply_network(view, event)
+    if view is not None:
+        view["members"] = sorted(view["members"])
+    return view
+
+
+def _apply_network(view: dict[str, Any], event: DomainEvent) -> None:
+    if isinstance(event, Network.MemberAdded):
+        view["members"].append(str(event.partnership_id))
+    elif isinstance(event, Network.MemberRemoved):
+        view["members"] = [m for m in view["members"] if m != str(event.partnership_id)]
+    elif isinstance(event, Network.Activated):
+        view["activity"] = "active"
+    elif isinstance(event, Network.Parked):
+        view["activity"] = "passive"
+    elif isinstance(event, Network.ContributionLogged):
+        view["effort_hours"] += event.our_effort_hours
+    elif isinstance(event, Network.Evaluated):
+        view["last_outcome"] = event.outcome
+    elif isinstance(event, Network.Left):
+        view["left_reason"], view["ended"] = event.reason.value, True

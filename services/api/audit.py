@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -9,6 +10,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from projections.registry import active_schema
+from projections.stewardship import handovers, held_by
 from services.api.deps import HistoryReader, ServicesDep, require
 from services.audit.search import EventQuery, search
 from services.auth import Principal
@@ -46,6 +49,33 @@ def search_events(
         events = search(conn, services.settings.db_schema, query, after, limit)
     cursor = events[-1]["position"] if len(events) == limit else None
     return {"events": events, "next_cursor": cursor}
+
+
+@router.get("/stewards/{steward}")
+def steward_holdings(
+    steward: str, request: Request, principal: HistoryReader, services: ServicesDep,
+    at: Annotated[When | None, Query(description="The moment (valid time); default now")] = None,
+    known_at: Annotated[When | None, Query(description="By what had been recorded at this moment")] = None,
+) -> dict[str, Any]:
+    """The partnerships a steward looked after at a moment."""
+    log_read(services, principal, request)
+    moment = at or datetime.now(UTC)
+    with services.pool.connection() as conn:
+        held = held_by(conn, *_schemas(services, conn), steward, moment, known_at)
+    return {"steward": steward, "at": moment, "known_at": known_at, "partnerships": held}
+
+
+@router.get("/handovers")
+def handover_report(request: Request, principal: HistoryReader, services: ServicesDep) -> dict[str, Any]:
+    """Partnerships whose steward left, who took over, and what happened next."""
+    log_read(services, principal, request)
+    with services.pool.connection() as conn:
+        return {"handovers": handovers(conn, *_schemas(services, conn))}
+
+
+def _schemas(services: ServicesDep, conn: Any) -> tuple[sql.Identifier, sql.Identifier]:
+    base = services.settings.db_schema
+    return active_schema(conn, base, "ownership"), active_schema(conn, base, "lifecycle")
 
 
 @router.get("/reads")

@@ -179,3 +179,25 @@ def test_a_rebuild_re_scores_history_without_changing_the_answers(system: System
     after = system.get(f"/v1/projections/trust/{story['lab']}").json()
     assert after["points"] == before
     assert uuid.UUID(story["lab"])
+
+
+def test_auditors_see_what_each_steward_held_and_what_followed_a_departure(system: System, story: dict[str, str]) -> None:
+    def held(steward: str, at: str) -> list[str]:
+        body = system.get(f"/v1/audit/stewards/{steward}", at=at).json()
+        return [p["partner_name"] for p in body["partnerships"]]
+
+    assert held("alice", "2023-06-01T00:00:00Z") == ["Kuopio Lab"]
+    assert held("alice", "2024-06-01T00:00:00Z") == []
+    assert held("bob", "2024-06-01T00:00:00Z") == ["Kuopio Lab"]
+    assert held("dan", "2025-01-01T00:00:00Z") == ["Costly Oy"]
+    (handover,) = system.get("/v1/audit/handovers").json()["handovers"]
+    assert (handover["partner_name"], handover["steward_who_left"], handover["successor"]) == ("Kuopio Lab", "alice", "bob")
+    assert handover["handed_over_at"].startswith("2024-03-01")
+    assert (handover["contacts_since"], handover["first_contact_since"]) == (0, None)
+
+
+def test_a_network_as_it_was(system: System, story: dict[str, str]) -> None:
+    early = system.get(f"/v1/networks/{story['forum']}", as_of="2022-06-01T00:00:00Z").json()
+    later = system.get(f"/v1/networks/{story['forum']}", as_of="2023-01-01T00:00:00Z").json()
+    assert (early["effort_hours"], later["effort_hours"]) == (0, 20)
+    assert early["name"] == "Nordic AI forum" and early["events_known"] == 1

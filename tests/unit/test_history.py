@@ -46,3 +46,22 @@ def test_before_it_existed_or_before_anyone_recorded_it_there_is_nothing() -> No
     events = events_with_opening()
     assert partnership_then(events, at(-1), known_at=at(400)) is None
     assert partnership_then(events, at(400), known_at=at(-1)) is None
+
+
+def test_a_network_as_of_and_as_known() -> None:
+    from uuid import uuid4
+
+    from domain.history import network_then
+    from domain.network import Network
+
+    n = Network.join("Forum", ("influence",), "member", "passive", None, meta(0, recorded_days=0))
+    member = uuid4()
+    n.add_member(member, meta(10, recorded_days=10))
+    n.activate("bid", meta(20, recorded_days=20))
+    n.log_contribution(8, meta(30, recorded_days=200))  # reported late
+    events = list(n.collect_events())
+    assert network_then(events, at(15), known_at=at(400))["activity"] == "passive"  # type: ignore[index]
+    assert network_then(events, at(25), known_at=at(400))["members"] == [str(member)]  # type: ignore[index]
+    assert network_then(events, at(40), known_at=at(100))["effort_hours"] == 0  # type: ignore[index]
+    assert network_then(events, at(40), known_at=at(300))["effort_hours"] == 8  # type: ignore[index]
+    assert network_then(events, at(-1), known_at=at(300)) is None

@@ -17,6 +17,7 @@ from psycopg import sql
 
 from projections.registry import Projection, create_version
 from projections.tracking import REPLAY_PARTITION, Delivered, Tracker
+from services.privacy import KeyStore, unseal_event
 from services.published import published_event
 
 PAGE = 5_000
@@ -24,11 +25,23 @@ Progress = Callable[[int, int], None]  # (position reached, last position)
 
 
 async def _replay(
-    conn: psycopg.AsyncConnection[Any], base: str, projection: Projection, schema: str,
+    conn: psycopg.AsyncConnection[Any], database_url: str, base: str, projection: Projection, schema: str,
+    after: int, until: int | None, progress: Progress,
+) -> int:
+    keys = KeyStore(database_url, base)  # read models hold what was revealed, never ciphertext
+    try:
+        return await _replay_with(conn, keys, base, projection, schema, after, until, progress)
+    finally:
+        keys.close()
+
+
+async def _replay_with(
+    conn: psycopg.AsyncConnection[Any], keys: KeyStore, base: str, projection: Projection, schema: str,
     after: int, until: int | None, progress: Progress,
 ) -> int:
     tracker = Tracker(base)
     events = sql.Identifier(base)
+    reveal = (lambda topic, state: unseal_event(topic, state, keys))  # noqa: E731
     while True:
         async with conn.cursor() as cur:
             await cur.execute(
@@ -42,13 +55,16 @@ async def _replay(
             rows = await cur.fetchall()
         if not rows:
             return after
-        batch = [Delivered(REPLAY_PARTITION, n, published_event(topic, bytes(state), n)) for n, topic, state in rows]
+        batch = [Delivered(REPLAY_PARTITION, n, published_event(topic, bytes(state), n, reveal))
+                 for n, topic, state in rows]
         await tracker.apply(conn, [projection], batch, schemas={projection.name: schema})
         after = rows[-1][0]
         progress(after, until or after)
 
 
-async def rebuild(database_url: str, base: str, projection: Projection, progress: Progress) -> tuple[int, str]:
+async def rebuild(
+    database_url: str, base: str, projection: Projection, progress: Progress, keep_previous: bool = True
+) -> tuple[int, str]:
     """Returns (new version, its schema)."""
     # Held for the whole rebuild: a second one would compute the same new version number
     # and drop the schema the first one is filling (or has already swapped in).
@@ -59,7 +75,7 @@ async def rebuild(database_url: str, base: str, projection: Projection, progress
         )).fetchone()
         if not locked or not locked[0]:
             raise RebuildRunning(f"a rebuild of {projection.name} is already running")
-        return await _rebuild(database_url, base, projection, progress)
+        return await _rebuild(database_url, base, projection, progress, keep_previous)
     finally:
         await guard.close()
 
@@ -68,7 +84,9 @@ class RebuildRunning(RuntimeError):
     pass
 
 
-async def _rebuild(database_url: str, base: str, projection: Projection, progress: Progress) -> tuple[int, str]:
+async def _rebuild(
+    database_url: str, base: str, projection: Projection, progress: Progress, keep_previous: bool
+) -> tuple[int, str]:
     ids = sql.Identifier(base)
     with psycopg.connect(database_url, autocommit=True) as sync_conn:
         row = sync_conn.execute(
@@ -78,13 +96,13 @@ async def _rebuild(database_url: str, base: str, projection: Projection, progres
         schema = create_version(sync_conn, base, projection, version)
         last = sync_conn.execute(sql.SQL("SELECT coalesce(max(notification_id), 0) FROM {}.verkosto_events").format(ids)).fetchone()[0]  # type: ignore[index]
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-        reached = await _replay(conn, base, projection, schema, 0, last, progress)
+        reached = await _replay(conn, database_url, base, projection, schema, 0, last, progress)
         async with conn.transaction():
             await conn.execute(
                 sql.SQL("SELECT version FROM {}.rm_active WHERE projection = %s FOR UPDATE").format(ids),
                 (projection.name,),
             )
-            await _replay(conn, base, projection, schema, reached, None, progress)
+            await _replay(conn, database_url, base, projection, schema, reached, None, progress)
             await conn.execute(
                 sql.SQL(
                     "INSERT INTO {}.rm_active (projection, version, rm_schema) VALUES (%s, %s, %s) "
@@ -93,7 +111,7 @@ async def _rebuild(database_url: str, base: str, projection: Projection, progres
                 ).format(ids),
                 (projection.name, version, schema),
             )
-    _drop_old_versions(database_url, base, projection.name, keep_from=version - 1)
+    _drop_old_versions(database_url, base, projection.name, keep_from=version - 1 if keep_previous else version)
     return version, schema
 
 
@@ -123,5 +141,7 @@ def content_hash(conn: psycopg.Connection[Any], schema: str, projection: Project
     return digest.hexdigest()
 
 
-def rebuild_sync(database_url: str, base: str, projection: Projection, progress: Progress) -> tuple[int, str]:
-    return asyncio.run(rebuild(database_url, base, projection, progress))
+def rebuild_sync(
+    database_url: str, base: str, projection: Projection, progress: Progress, keep_previous: bool = True
+) -> tuple[int, str]:
+    return asyncio.run(rebuild(database_url, base, projection, progress, keep_previous))

@@ -24,6 +24,7 @@ from domain.values import EventMeta
 from services import contract as c
 from services.eventstore import CommandRecord, ConsumerPosition, EventStoreApplication
 from services.handlers import HANDLERS, join_network, open_partnership
+from services.privacy import KeyStore, unseal_event
 from services.published import published_event
 
 Source = Literal["api", "kafka"]
@@ -93,9 +94,26 @@ def utc_now() -> datetime:
 
 
 class Verkosto(EventStoreApplication):
-    def __init__(self, env: dict[str, str], clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self, env: dict[str, str], clock: Callable[[], datetime] = utc_now, keys: KeyStore | None = None
+    ) -> None:
+        self.keys = keys  # before super().__init__, which builds the mapper that uses it
         super().__init__(env)
         self.clock = clock
+
+    def construct_mapper(self) -> Any:
+        mapper = super().construct_mapper()
+        mapper.keys = self.keys  # type: ignore[attr-defined]
+        return mapper
+
+    def reveal(self, topic: str, state: dict[str, Any]) -> dict[str, Any]:
+        """Stored JSON with personal fields unsealed (or shown as erased)."""
+        return unseal_event(topic, state, self.keys) if self.keys is not None else state
+
+    def close(self) -> None:
+        super().close()
+        if self.keys is not None:
+            self.keys.close()
 
     # Writing ---------------------------------------------------------------------------
 
@@ -241,7 +259,7 @@ class Verkosto(EventStoreApplication):
         if not rows or not rows[0]["topic"].startswith(f"{kind.__module__}:{kind.__qualname__}."):
             raise NotFound(f"no {kind.__name__.lower()} {aggregate_id}")
         return [
-            published_event(r["topic"], bytes(r["state"]), r["notification_id"]) for r in rows
+            published_event(r["topic"], bytes(r["state"]), r["notification_id"], self.reveal) for r in rows
         ]
 
     def event_at(self, position: int) -> tuple[UUID, int] | None:

@@ -164,7 +164,11 @@ def audit_export(args: argparse.Namespace) -> int:
     from services.audit.search import EventQuery, search_all
     from services.db import connect
 
+    from services.privacy import KeyStore, unseal_event
+
     settings = settings_for(args)
+    keys = KeyStore(settings.require_database_url(), settings.db_schema)
+    reveal = (lambda topic, state: unseal_event(topic, state, keys))  # noqa: E731
     when = (lambda text: datetime.fromisoformat(text) if text else None)
     query = EventQuery(args.actor, args.type, args.source, UUID(args.aggregate_id) if args.aggregate_id else None,
                        args.aggregate_type, when(args.occurred_from), when(args.occurred_to),
@@ -183,7 +187,7 @@ def audit_export(args: argparse.Namespace) -> int:
         if writer:
             writer.writeheader()
         count = 0
-        for event in search_all(conn, settings.db_schema, query):
+        for event in search_all(conn, settings.db_schema, query, reveal=reveal):
             if writer:
                 writer.writerow({**event, "data": json.dumps(event["data"], sort_keys=True)})
             else:
@@ -191,6 +195,28 @@ def audit_export(args: argparse.Namespace) -> int:
             count += 1
             progress.update(task, completed=count)
     print(f"exported {count} events to {args.output}")
+    return 0
+
+
+def cmd_privacy_erase(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from services.erasure import erase_subject
+
+    settings = settings_for(args)
+    with Progress() as progress:
+        tasks: dict[str, int] = {}
+
+        def advance(name: str, reached: int, last: int) -> None:
+            task = tasks.setdefault(name, progress.add_task(f"rebuilding {name}", total=last))
+            progress.update(task, completed=reached, total=max(last, reached))
+
+        try:
+            erase_subject(settings.require_database_url(), settings.db_schema, args.subject, advance)
+        except ValueError as error:
+            print(f"verkosto: {error}", file=sys.stderr)
+            return 2
+    print(f"erased {args.subject}: its key is destroyed and every read model was rebuilt")
     return 0
 
 
@@ -248,6 +274,13 @@ def parser() -> argparse.ArgumentParser:
     keygen.add_argument("--key", required=True, help="where to write the private key (.pub beside it)")
     for command in (verify, checkpoint, export, keygen):
         command.set_defaults(func=cmd_audit)
+
+    privacy = sub.add_parser("privacy", help="personal data")
+    privacy_sub = privacy.add_subparsers(dest="privacy_command", required=True)
+    erase = privacy_sub.add_parser("erase", help="erase one person: destroy their key, rebuild read models")
+    erase.add_argument("--subject", required=True, help="person:<name> or partnership:<id>")
+    erase.add_argument("--data-dir", dest="data_dir", default=argparse.SUPPRESS)
+    erase.set_defaults(func=cmd_privacy_erase)
 
     plan = sub.add_parser("network-plan", help="print the organisation's network plan as Markdown")
     plan.add_argument("--as-of", help="ISO date-time with offset (default now)")

@@ -7,6 +7,7 @@ messages record exactly once.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, ClassVar, NamedTuple
 from uuid import UUID
@@ -20,23 +21,34 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from domain.base import DomainEvent
+from services.privacy import KeyStore, seal_event, unseal_event
 from services.audit.chain import Stored, extend
 
 
 class PydanticMapper(Mapper[UUID]):
-    """Maps frozen pydantic events to stored JSON and back (validated on load)."""
+    """Maps frozen pydantic events to stored JSON and back (validated on load), sealing
+    personal fields with their subjects' keys on the way in."""
+
+    keys: KeyStore | None = None
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         assert isinstance(domain_event, DomainEvent)
+        topic = get_topic(type(domain_event))
+        state = domain_event.model_dump(mode="json")
+        if self.keys is not None:
+            state = seal_event(topic, state, self.keys)
         return StoredEvent(
             originator_id=domain_event.originator_id,
             originator_version=domain_event.originator_version,
-            topic=get_topic(type(domain_event)),
-            state=domain_event.model_dump_json().encode(),
+            topic=topic,
+            state=json.dumps(state, separators=(",", ":")).encode(),
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
-        return resolve_topic(stored_event.topic).model_validate_json(stored_event.state)
+        state = json.loads(stored_event.state)
+        if self.keys is not None:
+            state = unseal_event(stored_event.topic, state, self.keys)
+        return resolve_topic(stored_event.topic).model_validate(state)
 
 
 class CommandRecord(NamedTuple):

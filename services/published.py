@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from eventsourcing.utils import get_topic
@@ -35,10 +36,15 @@ _BY_TOPIC = {get_topic(cls): names for cls, names in EVENT_TYPES.items()}
 _NOT_DATA = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic", "meta"})
 
 
-def published_event(topic: str, state: bytes, position: int) -> dict[str, Any]:
-    """Reshapes stored JSON without rebuilding the pydantic event (the relay's hot path)."""
+def published_event(
+    topic: str, state: bytes, position: int, reveal: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Reshapes stored JSON without rebuilding the pydantic event (the relay's hot path).
+    ``reveal`` unseals personal fields; without it they stay sealed."""
     aggregate_type, event_type = _BY_TOPIC[topic]
     stored = json.loads(state)
+    if reveal is not None:
+        stored = reveal(topic, stored)
     meta = stored["meta"]
     return {
         "schema": SCHEMA,

@@ -71,7 +71,7 @@ class Relay:
             send(
                 topic,
                 key=str(n.originator_id).encode(),
-                value=json.dumps(published_event(n.topic, n.state, n.id)).encode(),
+                value=json.dumps(published_event(n.topic, n.state, n.id, self.app.reveal)).encode(),
                 headers=[("position", str(n.id).encode())],
             )
             for n in notifications

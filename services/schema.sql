@@ -51,3 +51,11 @@ CREATE TABLE IF NOT EXISTS {schema}.audit_reads (
     path   text NOT NULL,
     query  jsonb NOT NULL
 );
+
+-- One key per data subject, named only by the hash of the subject's name. Erasure sets
+-- the key to NULL: the subject's sealed fields can then never be read again.
+CREATE TABLE IF NOT EXISTS {schema}.subject_keys (
+    subject_hash text PRIMARY KEY,
+    key          bytea,
+    erased_at    timestamptz
+);

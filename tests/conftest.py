@@ -75,7 +75,7 @@ def unique(prefix: str) -> str:
 def settings(database_url: str, kafka_bootstrap: str, tmp_path: Path) -> Iterator[Settings]:
     """A fresh schema and fresh topics: tests never see each other's data."""
     from services.bus import ensure_topics
-    from services.db import connect, migrate
+    from services.db import drop_everything, migrate
 
     name = unique("t")
     s = Settings(
@@ -92,8 +92,7 @@ def settings(database_url: str, kafka_bootstrap: str, tmp_path: Path) -> Iterato
     migrate(database_url, s.db_schema)
     ensure_topics(s)
     yield s
-    with connect(database_url, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')  # type: ignore[arg-type]
+    drop_everything(database_url, name)
 
 
 @pytest.fixture

@@ -9,12 +9,14 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request
 from psycopg import sql
 from psycopg.types.json import Jsonb
+from pydantic import BaseModel, Field
 
 from projections.registry import active_schema
 from projections.stewardship import handovers, held_by
 from services.api.deps import HistoryReader, ServicesDep, require
 from services.audit.search import EventQuery, search
 from services.auth import Principal
+from services.erasure import erase_subject
 from services.contract import When
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
@@ -46,7 +48,7 @@ def search_events(
     query = EventQuery(actor, type, source, aggregate_id, aggregate_type,
                        occurred_from, occurred_to, recorded_from, recorded_to)
     with services.pool.connection() as conn:
-        events = search(conn, services.settings.db_schema, query, after, limit)
+        events = search(conn, services.settings.db_schema, query, after, limit, services.app.reveal)
     cursor = events[-1]["position"] if len(events) == limit else None
     return {"events": events, "next_cursor": cursor}
 
@@ -76,6 +78,18 @@ def handover_report(request: Request, principal: HistoryReader, services: Servic
 def _schemas(services: ServicesDep, conn: Any) -> tuple[sql.Identifier, sql.Identifier]:
     base = services.settings.db_schema
     return active_schema(conn, base, "ownership"), active_schema(conn, base, "lifecycle")
+
+
+class Erasure(BaseModel):
+    subject: str = Field(pattern=r"^(person:.+|partnership:[0-9a-fA-F-]{36})$",
+                         description="person:<name> or partnership:<id>")
+
+
+@router.post("/erasures", status_code=200)
+def erase_person(body: Erasure, _: Admin, services: ServicesDep) -> dict[str, Any]:
+    """Erase one data subject: their key is destroyed and every read model rebuilt."""
+    erase_subject(services.settings.require_database_url(), services.settings.db_schema, body.subject)
+    return {"subject": "[erased]", "erased": True}
 
 
 @router.get("/reads")

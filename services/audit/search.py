@@ -37,7 +37,9 @@ def topics_for(query: EventQuery) -> list[str] | None:
     ]
 
 
-def search(conn: Any, schema: str, query: EventQuery, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+def search(
+    conn: Any, schema: str, query: EventQuery, after: int = 0, limit: int = 100, reveal: Any = None
+) -> list[dict[str, Any]]:
     # The metadata lives in the stored JSON; a full scan is fine at today's volumes, and
     # expression indexes on meta fields are the next step when it is not.
     topics = topics_for(query)
@@ -63,13 +65,18 @@ def search(conn: Any, schema: str, query: EventQuery, after: int = 0, limit: int
             "rf": query.recorded_from, "rt": query.recorded_to, "limit": limit,
         },
     ).fetchall()
-    return [published_event(_get(r, 1, "topic"), bytes(_get(r, 2, "state")), _get(r, 0, "notification_id")) for r in rows]
+    return [
+        published_event(_get(r, 1, "topic"), bytes(_get(r, 2, "state")), _get(r, 0, "notification_id"), reveal)
+        for r in rows
+    ]
 
 
-def search_all(conn: Any, schema: str, query: EventQuery, page: int = 1000) -> Iterator[dict[str, Any]]:
+def search_all(
+    conn: Any, schema: str, query: EventQuery, page: int = 1000, reveal: Any = None
+) -> Iterator[dict[str, Any]]:
     after = 0
     while True:
-        events = search(conn, schema, query, after, page)
+        events = search(conn, schema, query, after, page, reveal)
         yield from events
         if len(events) < page:
             return

@@ -33,7 +33,7 @@ from services import contract as c
 from services.application import Request, Verkosto
 from services.bus import ensure_topics
 from services.bus import producer as make_producer
-from services.db import connect, migrate, open_application
+from services.db import connect, drop_everything, migrate, open_application
 from services.embedded import EmbeddedKafka, EmbeddedPostgres
 from services.ingest import CommandIngest
 from services.relay import Relay
@@ -248,8 +248,7 @@ def run(database_url: str, bootstrap: str, commands: int, partnerships: int) -> 
         projection = bench_projection(settings, stored)
     finally:
         app.close()
-        with connect(database_url, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{settings.db_schema}" CASCADE')  # type: ignore[arg-type]
+        drop_everything(database_url, settings.db_schema)
     return [ingest, relay, projection]
 
 

@@ -11,15 +11,19 @@ from typing import Any
 import pytest
 from kafka import KafkaProducer
 
+from services.db import drop_everything
 from tests.e2e.system import System, unique_names
 
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    running = System(tmp_path_factory.mktemp("story") / "data", unique_names())
+    names = unique_names()
+    running = System(tmp_path_factory.mktemp("story") / "data", names)
     running.start()
     yield running
     running.stop()
+    if "VERKOSTO_DATABASE_URL" in names:  # a shared server: leave nothing behind
+        drop_everything(names["VERKOSTO_DATABASE_URL"], names["VERKOSTO_DB_SCHEMA"])
 
 
 class Story:

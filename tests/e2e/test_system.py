@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import psutil
-import psycopg
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from services.db import drop_everything
 from tests.e2e.system import System, unique_names
 
 PARTNER = {"name": "Kuopio University Hospital", "kind": "organisation", "roles": ["customer", "researcher"]}
@@ -30,8 +30,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     yield running
     running.stop()
     if "VERKOSTO_DATABASE_URL" in names:  # a shared server: leave nothing behind
-        with psycopg.connect(names["VERKOSTO_DATABASE_URL"], autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{names["VERKOSTO_DB_SCHEMA"]}" CASCADE')  # type: ignore[arg-type]
+        drop_everything(names["VERKOSTO_DATABASE_URL"], names["VERKOSTO_DB_SCHEMA"])
 
 
 def open_partnership(system: System, **extra: Any) -> dict[str, Any]:
@@ -266,6 +265,23 @@ def test_auditors_search_events_and_their_reads_are_recorded(system: System) -> 
     reads = system.get("/v1/audit/reads", limit=1000).json()["reads"]
     mine = [r for r in reads if r["actor"] == "auditor-ari"]
     assert len(mine) == 3 and mine[0]["query"]["aggregate_id"] == created["id"]
+
+
+def test_an_admin_erases_a_person_over_http(system: System) -> None:
+    created = open_partnership(system)
+    moved = system.post(f"/v1/partnerships/{created['id']}/events", {
+        "type": "ownership_transferred", "owner_unit": "research", "steward": "Eeva Erasable", "reason": "reassignment"})
+    assert moved.status_code == 201
+    reader = system.cli("token", "issue", "--name", "reader-rae", "--scope", "history:read").stdout.strip()
+    problem(system.http.post("/v1/audit/erasures", json={"subject": "person:Eeva Erasable"},
+                             headers=system.auth(reader)), 403, "insufficient_scope")
+    problem(system.post("/v1/audit/erasures", {"subject": "somebody"}), 422, "validation_failed")
+    erased = system.post("/v1/audit/erasures", {"subject": "person:Eeva Erasable"})
+    assert erased.status_code == 200 and "Eeva" not in erased.text
+    history = system.get(f"/v1/partnerships/{created['id']}/history").json()["events"]
+    assert history[-1]["data"]["steward"] == "[erased]"
+    owners = system.get(f"/v1/partnerships/{created['id']}/owners", min_position=moved.json()["position"]).json()
+    assert [o["steward"] for o in owners["owners"]] == ["alice", "[erased]"]
 
 
 def test_ctrl_c_stops_everything_and_keeps_the_data(system: System) -> None:

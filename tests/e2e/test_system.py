@@ -282,6 +282,14 @@ def test_an_admin_erases_a_person_over_http(system: System) -> None:
     assert history[-1]["data"]["steward"] == "[erased]"
     owners = system.get(f"/v1/partnerships/{created['id']}/owners", min_position=moved.json()["position"]).json()
     assert [o["steward"] for o in owners["owners"]] == ["alice", "[erased]"]
+    # What is published from now on names them no more, even when a new event does.
+    again = system.post(f"/v1/partnerships/{created['id']}/events", {
+        "type": "contact_logged", "channel": "call", "direction": "inbound", "participants": ["Eeva Erasable", "alice"]})
+    version = again.json()["version"]
+    (published,) = read_topic(system, system.env["VERKOSTO_EVENTS_TOPIC"],
+                              lambda r: r.key == created["id"].encode() and json.loads(r.value)["version"] == version)
+    assert b"Eeva" not in published.value
+    assert json.loads(published.value)["data"]["participants"] == ["[erased]", "alice"]
 
 
 def test_ctrl_c_stops_everything_and_keeps_the_data(system: System) -> None:

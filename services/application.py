@@ -174,12 +174,16 @@ class Verkosto(EventStoreApplication):
                 )
         return decision
 
-    def commit(self, decision: Decision, positions: Sequence[ConsumerPosition] = ()) -> list[Outcome]:
+    def commit(
+        self, decision: Decision, positions: Sequence[ConsumerPosition] = (),
+        extra_rejections: Sequence[tuple[str, str]] = (),
+    ) -> list[Outcome]:
         # With no events, eventsourcing still runs our recorder hook in a transaction, so
         # a consumer moves past messages it refused.
         try:
             recordings = self.save(
-                *decision.aggregates.values(), commands=decision.commands, positions=positions
+                *decision.aggregates.values(), commands=decision.commands, positions=positions,
+                tallies=tally(decision, extra_rejections),
             )
         except IntegrityError as error:
             raise ConcurrentWrite(str(error)) from error
@@ -271,6 +275,23 @@ class Verkosto(EventStoreApplication):
         with self.recorder.datastore.get_connection() as conn:
             row = conn.execute(query, (position,)).fetchone()
         return (row["originator_id"], row["originator_version"]) if row else None
+
+
+def tally(decision: Decision, extra_rejections: Sequence[tuple[str, str]]) -> dict[tuple[str, str, str], int]:
+    """(source, outcome, reason) -> count, for the metrics; extra rejections are
+    (source, reason) pairs refused before a command could be decided (malformed input)."""
+    counts: dict[tuple[str, str, str], int] = {}
+    for request, outcome in zip(decision.requests, decision.outcomes, strict=True):
+        if isinstance(outcome, Rejected):
+            key = (request.source, "rejected", outcome.code)
+        elif isinstance(outcome, _Pending):
+            key = (request.source, "accepted", "")
+        else:
+            key = (request.source, "duplicate", "")
+        counts[key] = counts.get(key, 0) + 1
+    for source, reason in extra_rejections:
+        counts[(source, "rejected", reason)] = counts.get((source, "rejected", reason), 0) + 1
+    return counts
 
 
 class _Unknown(DomainError):

@@ -110,6 +110,17 @@ class VerkostoRecorder(PostgresApplicationRecorder):
                     [c.version for c in commands],
                 ),
             )
+        tallies: dict[tuple[str, str, str], int] = kwargs.get("tallies", {})
+        if tallies:
+            keys = list(tallies)
+            curs.execute(
+                sql.SQL(
+                    "INSERT INTO {}.command_outcomes AS o (source, outcome, reason, count) "
+                    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[]) "
+                    "ON CONFLICT (source, outcome, reason) DO UPDATE SET count = o.count + EXCLUDED.count"
+                ).format(schema),
+                ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], [tallies[k] for k in keys]),
+            )
         positions: Sequence[ConsumerPosition] = kwargs.get("positions", ())
         if positions:
             # Compare-and-set: a batch moves a position only from at or before its first

@@ -114,6 +114,8 @@ class CommandIngest:
             except Malformed as error:
                 dead.append(DeadLetter(record, error.reason, error.detail))
         positions = self.next_positions(records)
+        # Refusals counted in the metrics: malformed ones now, refused ones as they come.
+        refusals = [("kafka", letter.reason) for letter in dead]
         while True:
             decision = self.app.decide([request for _, request in parsed])
             refused = {index for index, _ in decision.rejected}
@@ -125,7 +127,7 @@ class CommandIngest:
             self.send_dead_letters(dead)
             dead = []
             try:
-                outcomes = self.app.commit(decision, positions)
+                outcomes = self.app.commit(decision, positions, refusals)
             except StalePosition as error:
                 # Someone recorded this batch already (we were a zombie, or it came back).
                 log.warning("skipping a batch already recorded: %s", error)
@@ -134,6 +136,7 @@ class CommandIngest:
             except ConcurrentWrite:
                 # A concurrent writer touched one of these aggregates. Decide again, but a
                 # command already dead-lettered stays refused, so it is never also recorded.
+                refusals += [("kafka", rejected.code) for _, rejected in decision.rejected]
                 parsed = [p for i, p in enumerate(parsed) if i not in refused]
                 continue
             self.recorded += sum(1 for o in outcomes if not isinstance(o, Rejected))
@@ -176,8 +179,9 @@ class CommandIngest:
         self.dead_lettered += len(dead)
         for letter in dead:
             log.warning(
-                "dead-lettered %s[%s]@%s: %s (%s)", letter.record.topic, letter.record.partition,
-                letter.record.offset, letter.reason, letter.detail,
+                "dead-lettered: %s", letter.detail,
+                extra={"code": letter.reason, "topic": letter.record.topic,
+                       "partition": letter.record.partition, "offset": letter.record.offset},
             )
 
     # Loop ------------------------------------------------------------------------------

@@ -59,3 +59,13 @@ CREATE TABLE IF NOT EXISTS {schema}.subject_keys (
     key          bytea,
     erased_at    timestamptz
 );
+
+-- Commands by source and outcome, counted in the same transaction as their effect, so
+-- the numbers are exact however often Kafka redelivers.
+CREATE TABLE IF NOT EXISTS {schema}.command_outcomes (
+    source  text NOT NULL,
+    outcome text NOT NULL,  -- accepted, duplicate or rejected
+    reason  text NOT NULL,  -- '' when accepted; the rejection's code otherwise
+    count   bigint NOT NULL,
+    PRIMARY KEY (source, outcome, reason)
+);

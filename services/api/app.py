@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from services.api import audit, health, networks, partnerships, problems, projections
+from services.api import audit, health, networks, observability, partnerships, problems, projections
 from services.api.deps import Services
 from services.db import open_application
 from services.settings import Settings
@@ -38,6 +38,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(api)
+    observability.install(api)
     api.include_router(health.router)
     api.include_router(partnerships.router)
     api.include_router(networks.router)

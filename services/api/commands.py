@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from uuid import UUID
 
 from fastapi import Response
@@ -14,6 +15,9 @@ from services.auth import Principal
 from services.contract import Command
 
 
+log = logging.getLogger(__name__)
+
+
 class Receipt(BaseModel):
     id: UUID
     version: int
@@ -23,7 +27,9 @@ class Receipt(BaseModel):
 
 def record(services: Services, principal: Principal, command: Command, response: Response) -> Receipt:
     (outcome,) = services.app.execute([Request(command, actor=principal.name, source="api")])
+    context = {"command_id": command.command_id, "actor": principal.name}
     if isinstance(outcome, Rejected):
+        log.info("refused %s", type(command).__name__, extra={**context, "code": outcome.code})
         titles = {
             404: "Unknown id", 409: "Refused by a rule or a concurrent change",
             422: "The command cannot be recorded",
@@ -32,6 +38,7 @@ def record(services: Services, principal: Principal, command: Command, response:
         if outcome.status == 422:
             extra["errors"] = [{"field": "body", "message": outcome.message, "type": outcome.code}]
         raise Problem(outcome.status, outcome.code, titles[outcome.status], outcome.message, **extra)
+    log.info("recorded %s", type(command).__name__, extra=context)
     # A repeated command id answers with the first result and records nothing new.
     response.status_code = 200 if outcome.duplicate else 201
     return Receipt(

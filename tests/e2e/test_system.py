@@ -292,6 +292,48 @@ def test_an_admin_erases_a_person_over_http(system: System) -> None:
     assert json.loads(published.value)["data"]["participants"] == ["[erased]", "alice"]
 
 
+def scrape(system: System) -> dict[str, float]:
+    """Prometheus text format to {"name{labels}": value}."""
+    samples = {}
+    for line in system.http.get("/metrics").text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    return samples
+
+
+def lag(samples: dict[str, float]) -> float:
+    return sum(v for k, v in samples.items() if k.startswith(("verkosto_relay_lag_events", "verkosto_projection_lag_events")))
+
+
+def test_metrics_show_lag_rise_under_load_and_return_to_zero(system: System) -> None:
+    before = scrape(system)
+    pid = str(uuid.uuid4())
+    opened = {"type": "partnership_opened", "partnership_id": pid, "partner": PARTNER, "owner_unit": "research",
+              "steward": "load", "actor": "load-test"}
+    contact = {"type": "contact_logged", "partnership_id": pid, "channel": "email", "direction": "inbound",
+               "participants": ["load"], "actor": "load-test"}
+    messages = [(pid.encode(), json.dumps(opened).encode())] + [(pid.encode(), json.dumps(contact).encode())] * 4000
+    messages.append((b"bad", b"not json"))
+    kafka_send(system, system.env["VERKOSTO_COMMANDS_TOPIC"], messages)
+    seen_lag, deadline = 0.0, time.monotonic() + 90
+    while True:
+        samples = scrape(system)
+        seen_lag = max(seen_lag, lag(samples))
+        accepted = samples.get('verkosto_commands_total{outcome="accepted",reason="",source="kafka"}', 0)
+        if accepted >= before.get('verkosto_commands_total{outcome="accepted",reason="",source="kafka"}', 0) + 4001 \
+                and lag(samples) == 0:
+            break
+        assert time.monotonic() < deadline, samples
+        time.sleep(0.05)
+    assert seen_lag > 0  # the scrape saw the system behind, then caught up
+    assert samples["verkosto_dlq_messages"] >= before.get("verkosto_dlq_messages", 0) + 1
+    assert samples["verkosto_events_appended"] >= before["verkosto_events_appended"] + 4001
+    assert any(k.startswith("verkosto_http_request_seconds_bucket") and "/v1/partnerships" in k for k in samples)
+    status = system.cli("status")
+    assert status.returncode == 0 and "projection trust" in status.stdout
+
+
 def test_ctrl_c_stops_everything_and_keeps_the_data(system: System) -> None:
     created = open_partnership(system, occurred_at="2020-02-02T00:00:00Z")
     pid = created["id"]

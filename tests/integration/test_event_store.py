@@ -139,3 +139,18 @@ def test_stored_events_are_json_anyone_can_read(app: Verkosto, settings: Setting
             f'SELECT convert_from(state, \'UTF8\')::jsonb ->> \'owner_unit\' FROM "{settings.db_schema}".verkosto_events'
         ).fetchone()  # type: ignore[misc]
     assert state == "research"
+
+
+def test_outcomes_are_counted_with_their_effect(app: Verkosto, settings: Settings) -> None:
+    (opened,) = app.execute(as_api(open_cmd(command_id="o-1")))
+    pid = opened.aggregate_id  # type: ignore[union-attr]
+    app.execute(as_api(open_cmd(command_id="o-1"), contact(pid), contact(uuid.uuid4())))
+    app.execute([Request(contact(pid), "calendar", "kafka")])
+    with psycopg.connect(settings.require_database_url()) as conn:
+        rows = conn.execute(
+            f'SELECT source, outcome, reason, count FROM "{settings.db_schema}".command_outcomes ORDER BY 1, 2, 3'
+        ).fetchall()
+    assert rows == [
+        ("api", "accepted", "", 2), ("api", "duplicate", "", 1), ("api", "rejected", "not_found", 1),
+        ("kafka", "accepted", "", 1),
+    ]

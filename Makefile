@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/verkosto up --data-dir .verkosto
+	$(BIN)/verkosto up --data-dir .verkosto --demo
 
 test: $(STAMP)
 	$(BIN)/pytest

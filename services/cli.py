@@ -34,7 +34,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     settings = settings_for(args)
     if args.api_port is not None:
         settings.api_port = args.api_port
-    return up(settings)
+    return up(settings, demo=args.demo)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -145,6 +145,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if behind == 0 else 3  # scripts can wait for "caught up"
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from services.demo import load
+
+    accepted, refused = load(settings_for(args), partners=args.partners, seed=args.seed)
+    print(f"demo loaded: {accepted} commands recorded, {refused} refused")
+    return 0 if refused == 0 else 1
+
+
 def parser() -> argparse.ArgumentParser:
     from services.cli_audit import cmd_audit, cmd_privacy_erase
 
@@ -155,6 +163,7 @@ def parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start the whole system (embedded PostgreSQL and Kafka by default)")
     up.add_argument("--data-dir", dest="data_dir", default=argparse.SUPPRESS)
     up.add_argument("--api-port", type=int, help="0 picks a free port (default 8000)")
+    up.add_argument("--demo", action="store_true", help="load the demo organisation into an empty system")
     up.set_defaults(func=cmd_up)
 
     run = sub.add_parser("run", help="run one component in the foreground")
@@ -201,6 +210,12 @@ def parser() -> argparse.ArgumentParser:
     keygen.add_argument("--key", required=True, help="where to write the private key (.pub beside it)")
     for command in (verify, checkpoint, export, keygen):
         command.set_defaults(func=cmd_audit)
+
+    demo = sub.add_parser("demo", help="fill a running system with a realistic organisation (via Kafka)")
+    demo.add_argument("--partners", type=int, default=120)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--data-dir", dest="data_dir", default=argparse.SUPPRESS)
+    demo.set_defaults(func=cmd_demo)
 
     status = sub.add_parser("status", help="health at a glance: lags, commands, dead letters")
     status.add_argument("--data-dir", dest="data_dir", default=argparse.SUPPRESS)

@@ -77,7 +77,7 @@ def bootstrap(settings: Settings, console: Console) -> str:
     return token
 
 
-def up(settings: Settings, console: Console | None = None) -> int:
+def up(settings: Settings, console: Console | None = None, demo: bool = False) -> int:
     console = console or Console()
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -119,6 +119,8 @@ def up(settings: Settings, console: Console | None = None) -> int:
             "pid": os.getpid(),
         }
         (data_dir / "endpoints.json").write_text(json.dumps(endpoints, indent=2) + "\n")
+        if demo:
+            load_demo_if_empty(settings, console)
         show(console, endpoints, token, data_dir)
         while not stop.wait(0.5):
             for child in children:
@@ -135,6 +137,19 @@ def up(settings: Settings, console: Console | None = None) -> int:
             postgres.stop()
         (data_dir / "endpoints.json").unlink(missing_ok=True)
         console.print("Stopped; data kept in", str(data_dir))
+
+
+def load_demo_if_empty(settings: Settings, console: Console) -> None:
+    from services.db import connect
+    from services.demo import load
+
+    with connect(settings.require_database_url()) as conn:
+        row = conn.execute(f'SELECT count(*) AS n FROM "{settings.db_schema}".verkosto_events').fetchone()
+    if row and row["n"]:
+        return
+    with console.status("Loading the demo organisation through Kafka…"):
+        accepted, refused = load(settings)
+    console.print(f"Demo loaded: {accepted} commands recorded, {refused} refused.")
 
 
 def restart(child: Child, console: Console, stop: threading.Event) -> None:

@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from pathlib import Path
+
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
@@ -44,4 +48,11 @@ def create_app(settings: Settings) -> FastAPI:
     api.include_router(networks.router)
     api.include_router(projections.router)
     api.include_router(audit.router)
+
+    @api.get("/dashboard", include_in_schema=False)
+    def dashboard() -> RedirectResponse:
+        return RedirectResponse("/dashboard/portfolio.html")
+
+    # Pages, script and style ship inside the package: dashboards work offline.
+    api.mount("/dashboard", StaticFiles(directory=Path(__file__).parent.parent / "static"), name="dashboard")
     return api

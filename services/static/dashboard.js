@@ -1,0 +1,175 @@
+// Verkosto dashboards: plain JavaScript and inline SVG, served by the API itself (no CDN).
+"use strict";
+
+const params = new URLSearchParams(location.search);
+if (params.get("token")) localStorage.setItem("verkostoToken", params.get("token"));
+const token = () => localStorage.getItem("verkostoToken") || "";
+
+async function api(path, accept) {
+  const response = await fetch(path, { headers: { Authorization: `Bearer ${token()}`, Accept: accept || "application/json" } });
+  if (!response.ok) throw new Error(`${response.status} ${path}`);
+  return accept === "text/markdown" ? response.text() : response.json();
+}
+
+const el = (tag, attrs = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) k === "class" ? (node.className = v) : node.setAttribute(k, v);
+  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(child ?? ""));
+  return node;
+};
+
+function fresh(body) {
+  document.querySelector(".fresh").textContent = `projection at position ${body.position} · ${new Date().toLocaleTimeString()}`;
+}
+
+// Re-render every few seconds, so the page follows the projections without a reload.
+function live(render) {
+  const run = () => render().catch((error) => {
+    document.querySelector("main").replaceChildren(el("p", { class: "error" }, `Cannot load: ${error.message}. Add ?token=… to the address.`));
+  });
+  run();
+  setInterval(run, 3000);
+}
+
+const pages = {
+  async portfolio() {
+    const body = await api("/v1/projections/portfolio");
+    fresh(body);
+    const levels = ["++", "+", "-", "--"];
+    const cell = (now, future) => body.cells.find((c) => c.now === now && c.future === future);
+    const table = el("table", { class: "matrix", id: "matrix" },
+      el("tr", {}, el("th", {}, "now ↓ / future →"), ...levels.slice().reverse().map((f) => el("th", {}, f))));
+    for (const now of levels) {
+      const row = el("tr", {}, el("th", {}, now));
+      for (const future of levels.slice().reverse()) {
+        const c = cell(now, future);
+        const rising = levels.indexOf(future) < levels.indexOf(now);
+        row.append(el("td", { class: rising ? "rising" : "", "data-cell": c.cell },
+          el("div", { class: "count" }, String(c.count)),
+          el("div", { class: "who" }, c.members.map((m) => m.partner_name).join(", "))));
+      }
+      table.append(row);
+    }
+    const drift = el("table", { id: "drift" }, el("tr", {}, el("th", {}, "quarter"), el("th", {}, "partner"), el("th", {}, "from"), el("th", {}, "to")));
+    for (const move of body.drift.slice(-40).reverse()) drift.append(el("tr", {}, el("td", {}, move.quarter), el("td", {}, move.partner_name), el("td", {}, move.from || "—"), el("td", {}, move.to)));
+    document.querySelector("main").replaceChildren(el("h1", {}, "Segment portfolio"), table,
+      el("p", { class: "who" }, `${body.rising.length} rising partners are highlighted.`), el("h1", {}, "Drift by quarter"), drift);
+  },
+
+  async lifecycle() {
+    const body = await api("/v1/projections/lifecycle");
+    fresh(body);
+    const stages = ["analyse", "prioritise", "maintain", "manage", "wind_down"];
+    const board = el("div", { class: "board", id: "board" });
+    for (const stage of stages) {
+      const column = el("div", { class: "column", "data-stage": stage }, el("strong", {}, stage.replace("_", " ")));
+      for (const p of body.partnerships.filter((x) => x.stage === stage)) {
+        column.append(el("div", { class: "card" },
+          el("a", { href: `/dashboard/partnership.html?id=${p.partnership_id}` }, p.partner_name),
+          el("div", { class: "who" }, `${p.steward} · last contact ${p.last_contact_at ? p.last_contact_at.slice(0, 10) : "never"} · trust ${p.trust ?? "–"}`),
+          ...p.flags.map((f) => el("span", { class: "flag", title: f.reasons.join("; ") }, f.name))));
+      }
+      board.append(column);
+    }
+    document.querySelector("main").replaceChildren(el("h1", {}, "Lifecycle board"), board);
+  },
+
+  async partnership() {
+    const id = params.get("id");
+    const asOf = document.querySelector("#as-of")?.value;
+    const [trust, owners, history, state] = await Promise.all([
+      api(`/v1/projections/trust/${id}`), api(`/v1/partnerships/${id}/owners`),
+      api(`/v1/partnerships/${id}/history`),
+      api(`/v1/partnerships/${id}` + (asOf ? `?as_of=${asOf}T23:59:59Z` : "")),
+    ]);
+    fresh(trust);
+    const picker = el("input", { type: "date", id: "as-of" });
+    if (asOf) picker.value = asOf;
+    picker.addEventListener("change", () => pages.partnership());
+    const main = document.querySelector("main");
+    main.replaceChildren(
+      el("h1", {}, `${state.partner.name} — ${state.stage}, steward ${state.steward}`),
+      el("label", {}, "State as of ", picker), chart(trust.points),
+      el("div", { class: "legend" }, ...series.map((s) => el("span", { style: `color:${s.color}` }, `■ ${s.label}`))),
+      el("h1", {}, "Ownership"), ownersTable(owners.owners),
+      el("h1", {}, "Evidence and history" + (asOf ? ` up to ${asOf}` : "")),
+      historyTable(history.events.filter((e) => !asOf || e.occurred_at.slice(0, 10) <= asOf)));
+  },
+
+  async networks() {
+    const body = await api("/v1/projections/networks");
+    fresh(body);
+    const table = el("table", { id: "networks" }, el("tr", {}, ...["network", "purposes", "role", "activity", "effort h (12 m)", "efficiency", "best before", "recommendation"].map((h) => el("th", {}, h))));
+    for (const n of body.networks) {
+      table.append(el("tr", {}, el("td", {}, n.name), el("td", {}, n.purposes.join(", ")), el("td", {}, n.role), el("td", {}, n.activity),
+        el("td", {}, String(n.effort_hours)), el("td", {}, n.efficiency == null ? "–" : String(n.efficiency)), el("td", {}, n.best_before || "–"),
+        el("td", { class: `rec-${n.recommendation}`, title: n.explanation }, n.recommendation + (n.reason ? ` (${n.reason})` : ""))));
+    }
+    const download = el("button", { id: "download" }, "Download the network plan (Markdown)");
+    download.addEventListener("click", async () => {
+      const text = await api("/v1/network-plan", "text/markdown");
+      const link = el("a", { href: URL.createObjectURL(new Blob([text], { type: "text/markdown" })), download: "network-plan.md" });
+      link.click();
+    });
+    document.querySelector("main").replaceChildren(el("h1", {}, "Networks and the network plan"), table, el("p", {}, download));
+  },
+};
+
+const series = [
+  { key: "trust", label: "trust", color: "#0b6e99" },
+  { key: "inbound_interest", label: "their interest", color: "#2e7d32" },
+  { key: "outbound_interest", label: "our interest", color: "#8e24aa" },
+  { key: "attention", label: "attention", color: "#b3541e" },
+];
+
+function chart(points) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("class", "chart"); svg.setAttribute("id", "trust-chart");
+  svg.setAttribute("viewBox", "0 0 1000 260"); svg.setAttribute("preserveAspectRatio", "none");
+  if (!points.length) return svg;
+  const times = points.map((p) => Date.parse(p.at));
+  const t0 = Math.min(...times), t1 = Math.max(...times) || t0 + 1;
+  const x = (t) => 20 + 960 * (t - t0) / Math.max(t1 - t0, 1);
+  const y = (v) => 240 - 220 * v;
+  // Phase bands behind the lines: where the relationship stood.
+  points.forEach((p, i) => {
+    const band = document.createElementNS(ns, "rect");
+    const end = i + 1 < points.length ? x(times[i + 1]) : 980;
+    band.setAttribute("x", x(times[i])); band.setAttribute("width", Math.max(end - x(times[i]), 1));
+    band.setAttribute("y", 20); band.setAttribute("height", 220);
+    band.setAttribute("fill", { interest: "#f5f5f5", trust: "#e8f4fa", commitment: "#e5f3e7" }[p.phase]);
+    svg.append(band);
+  });
+  for (const s of series) {
+    const line = document.createElementNS(ns, "polyline");
+    line.setAttribute("points", points.map((p, i) => `${x(times[i])},${y(p[s.key])}`).join(" "));
+    line.setAttribute("fill", "none"); line.setAttribute("stroke", s.color); line.setAttribute("stroke-width", 2);
+    svg.append(line);
+  }
+  points.forEach((p, i) => {
+    const dot = document.createElementNS(ns, "circle");
+    dot.setAttribute("class", "point"); dot.setAttribute("cx", x(times[i])); dot.setAttribute("cy", y(p.trust)); dot.setAttribute("r", 4);
+    dot.setAttribute("fill", "#0b6e99");
+    const title = document.createElementNS(ns, "title");
+    title.textContent = `${p.at.slice(0, 10)} trust ${p.trust} (${p.phase}) moved by ${p.moved_by.join(", ")}`;
+    dot.append(title); svg.append(dot);
+  });
+  return svg;
+}
+
+function ownersTable(owners) {
+  const table = el("table", { id: "owners" }, el("tr", {}, ...["from", "until", "unit", "steward", "reason", "recorded"].map((h) => el("th", {}, h))));
+  for (const o of owners) table.append(el("tr", {}, el("td", {}, o.valid_from.slice(0, 10)), el("td", {}, o.valid_until ? o.valid_until.slice(0, 10) : "now"),
+    el("td", {}, o.owner_unit), el("td", {}, o.steward), el("td", {}, o.reason), el("td", {}, o.recorded_at.slice(0, 10))));
+  return table;
+}
+
+function historyTable(events) {
+  const table = el("table", { id: "history" }, el("tr", {}, ...["#", "type", "occurred", "recorded", "by"].map((h) => el("th", {}, h))));
+  for (const e of events) table.append(el("tr", {}, el("td", {}, String(e.version)), el("td", {}, e.type), el("td", {}, e.occurred_at.slice(0, 10)),
+    el("td", {}, e.recorded_at.slice(0, 10)), el("td", {}, e.actor)));
+  return table;
+}
+
+live(pages[document.body.dataset.page]);

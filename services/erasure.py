@@ -13,8 +13,8 @@ Progress = Callable[[str, int, int], None]
 
 
 def erase_subject(database_url: str, schema: str, subject: str, progress: Progress | None = None) -> list[str]:
-    if not subject.startswith(("person:", "partnership:")) or subject.endswith(":"):
-        raise ValueError("a subject is person:<name> or partnership:<id>")
+    if not subject.startswith(("person:", "partnership:", "network:")) or subject.endswith(":"):
+        raise ValueError("a subject is person:<name>, partnership:<id> or network:<id>")
     scrubbed = erase(database_url, schema, subject)
     # Let running processes' key caches expire before replaying, so the relay and the
     # projector reveal nothing more of this subject either.

@@ -112,7 +112,7 @@ class VerkostoRecorder(PostgresApplicationRecorder):
             )
         tallies: dict[tuple[str, str, str], int] = kwargs.get("tallies", {})
         if tallies:
-            keys = list(tallies)
+            keys = sorted(tallies)  # one lock order for every writer: no deadlocks
             curs.execute(
                 sql.SQL(
                     "INSERT INTO {}.command_outcomes AS o (source, outcome, reason, count) "

@@ -18,10 +18,12 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from psycopg import sql
 
 ERASED = "[erased]"
+UNREADABLE = "[unreadable]"
 CACHE_S = 2.0
 PREFIX = "pii:v1:"
 Reveal = Callable[[dict[str, Any]], dict[str, Any]]
@@ -81,8 +83,10 @@ class KeyStore:
 
 
 def seal(value: str | None, subject: str, keys: KeyStore) -> str | None:
-    if value is None or value.startswith(PREFIX) or value == ERASED:
-        return value
+    # Everything new is sealed, even text that merely looks sealed: only the mapper
+    # writes events, and it only ever sees plaintext.
+    if not isinstance(value, str) or value == ERASED:
+        return value  # numbers (an evaluation's outcome) and absent fields are not text
     digest = subject_hash(subject)
     key = keys.key(digest, create=True)
     if key is None:
@@ -95,24 +99,33 @@ def seal(value: str | None, subject: str, keys: KeyStore) -> str | None:
 def unseal(value: Any, keys: KeyStore) -> Any:
     if not isinstance(value, str) or not value.startswith(PREFIX):
         return value
-    digest, payload = value[len(PREFIX):].split(":", 1)
-    key = keys.key(digest, create=False)
+    digest, _, payload = value[len(PREFIX):].partition(":")
+    key = keys.key(digest, create=False) if payload else None
     if key is None:
         return ERASED
-    raw = base64.b64decode(payload)
-    return AESGCM(key).decrypt(raw[:12], raw[12:], digest.encode()).decode()
+    try:
+        raw = base64.b64decode(payload)
+        return AESGCM(key).decrypt(raw[:12], raw[12:], digest.encode()).decode()
+    except (ValueError, InvalidTag):
+        # Damaged ciphertext: the hash chain names where; readers must not crash on it.
+        return UNREADABLE
 
 
 # Which fields of each stored event are personal, and whose they are. Free text belongs
 # to the partnership's own subject; named people are subjects of their own.
 _FREE_TEXT = {
-    "ContactLogged": ("summary",), "InterestSignalled": ("evidence",), "JointActivityRecorded": ("outcome",),
+    "ContactLogged": ("summary",), "InterestSignalled": ("evidence",), "JointActivityRecorded": ("title", "outcome"),
     "Evaluated": ("note",), "Segmented": ("rationale",), "StageChanged": ("note",),
 }
 
 
 def _walk(event_name: str, aggregate: str, state: dict[str, Any], change: Callable[[Any, str], Any]) -> dict[str, Any]:
-    if aggregate != "Partnership":
+    if aggregate == "Network":
+        # A network's own free text (the need behind an activation, what a contribution
+        # gave) may name people too; it is the network's subject.
+        for name in ("need", "outcome"):
+            if isinstance(state.get(name), str):
+                state[name] = change(state[name], f"network:{state['originator_id']}")
         _meta(state, change)
         return state
     subject_of_partnership = partnership(state["originator_id"])
@@ -158,7 +171,9 @@ def erase(database_url: str, schema: str, subject: str) -> list[str]:
     if subject.startswith("partnership:"):
         plaintexts += _partner_names(database_url, schema, subject.split(":", 1)[1], keys)
     keys.close()
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    with psycopg.connect(database_url) as conn, conn.transaction():
+        # Scrub first: if it fails, the key still exists and the erasure can be retried.
+        _scrub_audit_reads(conn, sql.Identifier(schema), plaintexts)
         conn.execute(
             sql.SQL(
                 "INSERT INTO {}.subject_keys (subject_hash, key, erased_at) VALUES (%s, NULL, now()) "
@@ -166,16 +181,25 @@ def erase(database_url: str, schema: str, subject: str) -> list[str]:
             ).format(sql.Identifier(schema)),
             (digest,),
         )
-        for text in plaintexts:
-            conn.execute(
-                sql.SQL(
-                    "UPDATE {}.audit_reads SET path = replace(path, %(t)s, %(e)s), "
-                    "query = replace(query::text, %(t)s, %(e)s)::jsonb "
-                    "WHERE strpos(path, %(t)s) > 0 OR strpos(query::text, %(t)s) > 0"
-                ).format(sql.Identifier(schema)),
-                {"t": text, "e": ERASED},
-            )
     return plaintexts
+
+
+def _scrub_audit_reads(conn: psycopg.Connection[Any], schema: sql.Identifier, plaintexts: list[str]) -> None:
+    """Replaces the plaintexts in the logged paths and query values (never in keys)."""
+    from psycopg.types.json import Jsonb
+
+    for text in plaintexts:
+        rows = conn.execute(
+            sql.SQL("SELECT id, path, query FROM {}.audit_reads WHERE strpos(path, %s) > 0 "
+                    "OR EXISTS (SELECT 1 FROM jsonb_each_text(query) q WHERE strpos(q.value, %s) > 0)").format(schema),
+            (text, text),
+        ).fetchall()
+        for row_id, path, query in rows:
+            cleaned = {k: v.replace(text, ERASED) if isinstance(v, str) else v for k, v in query.items()}
+            conn.execute(
+                sql.SQL("UPDATE {}.audit_reads SET path = %s, query = %s WHERE id = %s").format(schema),
+                (path.replace(text, ERASED), Jsonb(cleaned), row_id),
+            )
 
 
 def _partner_names(database_url: str, schema: str, aggregate_id: str, keys: KeyStore) -> list[str]:

@@ -81,8 +81,8 @@ def _schemas(services: ServicesDep, conn: Any) -> tuple[sql.Identifier, sql.Iden
 
 
 class Erasure(BaseModel):
-    subject: str = Field(pattern=r"^(person:.+|partnership:[0-9a-fA-F-]{36})$",
-                         description="person:<name> or partnership:<id>")
+    subject: str = Field(pattern=r"^(person:.+|(partnership|network):[0-9a-fA-F-]{36})$",
+                         description="person:<name>, partnership:<id> or network:<id>")
 
 
 @router.post("/erasures", status_code=200)

@@ -2,7 +2,12 @@
 "use strict";
 
 const params = new URLSearchParams(location.search);
-if (params.get("token")) localStorage.setItem("verkostoToken", params.get("token"));
+if (params.get("token")) {
+  localStorage.setItem("verkostoToken", params.get("token"));
+  // Keep the token out of the address bar, history and anyone's access log.
+  params.delete("token");
+  history.replaceState(null, "", location.pathname + (params.toString() ? `?${params}` : ""));
+}
 const token = () => localStorage.getItem("verkostoToken") || "";
 
 async function api(path, accept) {
@@ -75,7 +80,8 @@ const pages = {
   },
 
   async partnership() {
-    const id = params.get("id");
+    const id = params.get("id") || "";
+    if (!/^[0-9a-f-]{36}$/i.test(id)) throw new Error("the address needs ?id=<partnership id>");
     const asOf = document.querySelector("#as-of")?.value;
     const [trust, owners, history, state] = await Promise.all([
       api(`/v1/projections/trust/${id}`), api(`/v1/partnerships/${id}/owners`),

@@ -50,3 +50,22 @@ def test_implausible_times_are_refused_before_they_reach_time_arithmetic(moment:
 def test_outcome_factors_must_be_finite_numbers(factor: float) -> None:
     with pytest.raises(ValidationError):
         any_command.validate_python({"type": "evaluated", "factors": {"fit": factor}})
+
+
+def test_sealing_covers_free_text_of_both_aggregates_and_leaves_numbers_alone() -> None:
+    from services.privacy import PREFIX, seal_event
+
+    class Keys:
+        def key(self, digest: str, create: bool) -> bytes:
+            return b"k" * 32
+
+    network_topic = "domain.network:Network.Evaluated"
+    evaluated = {"originator_id": "n1", "outcome": 10.0, "meta": {"on_behalf_of": None}}
+    assert seal_event(network_topic, dict(evaluated), Keys())["outcome"] == 10.0  # type: ignore[arg-type]
+    logged = {"originator_id": "n1", "outcome": "met Matti", "meta": {"on_behalf_of": None}}
+    assert seal_event("domain.network:Network.ContributionLogged", logged, Keys())["outcome"].startswith(PREFIX)  # type: ignore[arg-type]
+    activity = {"originator_id": "p1", "title": "Lunch with Matti", "outcome": None, "meta": {"on_behalf_of": None}}
+    sealed = seal_event("domain.partnership:Partnership.JointActivityRecorded", activity, Keys())  # type: ignore[arg-type]
+    assert sealed["title"].startswith(PREFIX) and sealed["outcome"] is None
+    sneaky = {"originator_id": "p1", "summary": "pii:v1:looks-sealed", "participants": [], "meta": {"on_behalf_of": None}}
+    assert seal_event("domain.partnership:Partnership.ContactLogged", sneaky, Keys())["summary"] != "pii:v1:looks-sealed"  # type: ignore[arg-type]

@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from pathlib import Path
+from typing import Literal
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
@@ -49,10 +50,17 @@ def create_app(settings: Settings) -> FastAPI:
     api.include_router(projections.router)
     api.include_router(audit.router)
 
+    static = Path(__file__).parent.parent / "static"
+    page = (static / "page.html").read_text()  # one shell for every page; the script renders it
+
     @api.get("/dashboard", include_in_schema=False)
     def dashboard() -> RedirectResponse:
         return RedirectResponse("/dashboard/portfolio.html")
 
-    # Pages, script and style ship inside the package: dashboards work offline.
-    api.mount("/dashboard", StaticFiles(directory=Path(__file__).parent.parent / "static"), name="dashboard")
+    @api.get("/dashboard/{name}.html", include_in_schema=False)
+    def dashboard_page(name: Literal["portfolio", "lifecycle", "partnership", "networks"]) -> HTMLResponse:
+        return HTMLResponse(page.replace("{page}", name))
+
+    # Script and style ship inside the package: dashboards work offline.
+    api.mount("/dashboard", StaticFiles(directory=static), name="dashboard")
     return api

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +100,18 @@ def unique_names() -> dict[str, str]:
         "VERKOSTO_INGEST_GROUP": f"{name}-ingest",
         "VERKOSTO_PROJECTOR_GROUP": f"{name}-projector",
     }
+
+
+def run_system(tmp_path_factory: Any, label: str) -> Iterator[System]:
+    """A module's own running system; on a shared server, nothing is left behind."""
+    from services.db import drop_everything
+
+    names = unique_names()
+    running = System(tmp_path_factory.mktemp(label) / "data", names)
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+        if "VERKOSTO_DATABASE_URL" in names:
+            drop_everything(names["VERKOSTO_DATABASE_URL"], names["VERKOSTO_DB_SCHEMA"])

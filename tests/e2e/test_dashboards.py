@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.e2e.system import System, unique_names
+from tests.e2e.system import System, run_system
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -18,8 +18,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    running = System(tmp_path_factory.mktemp("dash") / "data", unique_names())
-    running.start()
+    systems = run_system(tmp_path_factory, "dash")
+    running = next(systems)
     loaded = running.cli("demo", "--partners", "110")
     assert loaded.returncode == 0, loaded.stdout + loaded.stderr
     status = running.cli("status")  # wait until every projection has caught up
@@ -28,7 +28,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
             break
         status = running.cli("status")
     yield running
-    running.stop()
+    next(systems, None)  # stops it, and cleans up a shared server
 
 
 @pytest.fixture(scope="module")

@@ -11,19 +11,12 @@ from typing import Any
 import pytest
 from kafka import KafkaProducer
 
-from services.db import drop_everything
-from tests.e2e.system import System, unique_names
+from tests.e2e.system import System, run_system
 
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    names = unique_names()
-    running = System(tmp_path_factory.mktemp("story") / "data", names)
-    running.start()
-    yield running
-    running.stop()
-    if "VERKOSTO_DATABASE_URL" in names:  # a shared server: leave nothing behind
-        drop_everything(names["VERKOSTO_DATABASE_URL"], names["VERKOSTO_DB_SCHEMA"])
+    yield from run_system(tmp_path_factory, "story")
 
 
 class Story:

@@ -26,6 +26,18 @@ def wait_for_port(port: int, timeout_s: float = 20.0) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s}s")
 
 
+def _die_with_parent() -> None:
+    """On Linux, the broker gets SIGTERM if whoever started it dies without stopping it
+    (killed with SIGKILL, say), so no broker is ever orphaned."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the supervisor's orderly stop still applies
+
+
 class EmbeddedPostgres:
     """A private PostgreSQL whose data lives under ``pgdata`` (kept between runs)."""
 
@@ -68,6 +80,7 @@ class EmbeddedKafka:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
+            preexec_fn=_die_with_parent,
         )
         wait_for_port(self.port)
         return self.bootstrap

@@ -20,15 +20,17 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     systems = run_system(tmp_path_factory, "dash")
     running = next(systems)
-    loaded = running.cli("demo", "--partners", "110")
-    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
-    status = running.cli("status")  # wait until every projection has caught up
-    for _ in range(100):
-        if status.returncode == 0:
-            break
-        status = running.cli("status")
-    yield running
-    next(systems, None)  # stops it, and cleans up a shared server
+    try:
+        loaded = running.cli("demo", "--partners", "110")
+        assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+        status = running.cli("status")  # wait until every projection has caught up
+        for _ in range(100):
+            if status.returncode == 0:
+                break
+            status = running.cli("status")
+        yield running
+    finally:
+        systems.close()  # stops it (even when loading failed), and cleans up a shared server
 
 
 @pytest.fixture(scope="module")

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, Response
 
 from domain.history import network_then
 from domain.network import Network
+from services.api.bitemporal import AsOf, KnownAt, state_then
 from services.api.commands import Receipt, bind, record
 from services.api.deps import HistoryReader, ServicesDep, Writer
 from services.api.problems import Problem
 from services.application import NotFound
-from services.contract import JoinNetwork, NetworkEventBody, When
+from services.contract import JoinNetwork, NetworkEventBody
 
 router = APIRouter(prefix="/v1/networks", tags=["networks"])
 
@@ -41,21 +41,11 @@ def record_event(
 
 @router.get("/{network_id}")
 def get_network(
-    network_id: UUID, _: HistoryReader, services: ServicesDep,
-    as_of: Annotated[When | None, Query(description="The state at this moment (valid time)")] = None,
-    known_at: Annotated[When | None, Query(description="By what had been recorded at this moment")] = None,
+    network_id: UUID, _: HistoryReader, services: ServicesDep, as_of: AsOf = None, known_at: KnownAt = None,
 ) -> dict[str, Any]:
     """The network's state: now, or as it was at `as_of` by what was known at `known_at`."""
     if as_of is not None or known_at is not None:
-        now = datetime.now(UTC)  # read once here; the domain only ever gets explicit times
-        as_of, known_at = as_of or now, known_at or now
-        events = services.app.domain_events(network_id)
-        if not events or not isinstance(events[0], Network.Joined):
-            raise Problem(404, "not_found", "Unknown network", f"no network {network_id}")
-        view = network_then(events, as_of, known_at)
-        if view is None:
-            raise Problem(404, "not_found", "Not known then", f"network {network_id} was not known then")
-        return {"id": network_id, "as_of": as_of, "known_at": known_at, **view}
+        return state_then(services, network_id, as_of, known_at, Network.Joined, network_then, "network")
     try:
         n: Network = services.app.get(network_id, Network)
     except NotFound as error:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from datetime import UTC, datetime
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Query, Response
@@ -13,6 +12,7 @@ from domain.partnership import Partnership
 from projections.ownership import tenure_at, tenures
 from projections.reading import applied
 from projections.registry import active_schema
+from services.api.bitemporal import AsOf, KnownAt, state_then
 from services.api.commands import Receipt, bind, record
 from services.api.freshness import await_position
 from services.api.deps import HistoryReader, ServicesDep, Writer
@@ -52,13 +52,11 @@ def record_event(
 
 @router.get("/{partnership_id}")
 def get_partnership(
-    partnership_id: UUID, _: HistoryReader, services: ServicesDep,
-    as_of: Annotated[When | None, Query(description="The state at this moment (valid time)")] = None,
-    known_at: Annotated[When | None, Query(description="By what had been recorded at this moment")] = None,
+    partnership_id: UUID, _: HistoryReader, services: ServicesDep, as_of: AsOf = None, known_at: KnownAt = None,
 ) -> dict[str, Any]:
     """The partnership's state: now, or as it was at `as_of` by what was known at `known_at`."""
     if as_of is not None or known_at is not None:
-        return state_then(services, partnership_id, as_of, known_at)
+        return state_then(services, partnership_id, as_of, known_at, Partnership.Opened, partnership_then, "partnership")
     p = load(services, partnership_id)
     return {
         "id": p.id,
@@ -79,20 +77,6 @@ def get_partnership(
     }
 
 
-def state_then(services: ServicesDep, partnership_id: UUID, as_of: Any, known_at: Any) -> dict[str, Any]:
-    now = datetime.now(UTC)  # read once here; the domain only ever gets explicit times
-    as_of, known_at = as_of or now, known_at or now
-    events = services.app.domain_events(partnership_id)
-    if not events or not isinstance(events[0], Partnership.Opened):
-        raise Problem(404, "not_found", "Unknown partnership", f"no partnership {partnership_id}")
-    view = partnership_then(events, as_of, known_at)
-    if view is None:
-        raise Problem(404, "not_found", "Not known then",
-                      f"partnership {partnership_id} did not exist at {as_of.isoformat()} "
-                      f"by what was recorded at {known_at.isoformat()}")
-    return {"id": partnership_id, "as_of": as_of, "known_at": known_at, **view}
-
-
 @router.get("/{partnership_id}/history")
 def get_history(partnership_id: UUID, _: HistoryReader, services: ServicesDep) -> dict[str, Any]:
     """Every event of the partnership in order, with both times and who recorded it."""
@@ -109,7 +93,7 @@ def get_owners(
     _: HistoryReader,
     services: ServicesDep,
     at: Annotated[When | None, Query(description="Who owned it at this moment")] = None,
-    known_at: Annotated[When | None, Query(description="By what had been recorded at this moment")] = None,
+    known_at: KnownAt = None,
     min_position: Annotated[
         int | None, Query(ge=0, description="Wait briefly until the projection has applied this")
     ] = None,

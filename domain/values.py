@@ -8,9 +8,30 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+def check_storable(text: str) -> str:
+    """Refuses what PostgreSQL ``text`` and ``jsonb`` cannot hold: the NUL character and
+    lone UTF-16 surrogates. Accepted once, such a string would stop every later step
+    (projections, audit search) for good, since stored events are immutable."""
+    if "\x00" in text:
+        raise ValueError("must not contain the NUL character (U+0000)")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(f"must not contain a lone surrogate ({text[error.start]!r})") from None
+    return text
+
+
+def printable(text: str) -> str:
+    """The text with NUL and lone surrogates shown as escapes: safe to echo back in an
+    error, a log line or a Kafka header, whatever a client sent."""
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+Storable = AfterValidator(check_storable)
+Name = Annotated[str, Field(min_length=1, max_length=200), Storable]
 
 
 class Value(BaseModel):
@@ -174,7 +195,7 @@ class EventMeta(Value):
     actor: Name
     on_behalf_of: Name | None = None
     source: Literal["api", "kafka"]
-    command_id: str | None = None
+    command_id: Annotated[str, Storable] | None = None
 
 
 def later(a: datetime | None, b: datetime) -> datetime:

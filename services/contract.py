@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Literal, Union
 from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, Strict, TypeAdapter
 
 from domain.values import (
     ActivityKind,
@@ -24,12 +24,15 @@ from domain.values import (
     NetworkRole,
     Partner,
     Stage,
+    Storable,
     TransferReason,
 )
 
-Text = Annotated[str, Field(max_length=4000)]
-Factor = Annotated[float, Field(allow_inf_nan=False)]
-Hours = Annotated[float, Field(ge=0, le=100_000)]
+# Numbers are strict: "10" or true is a client's mistake to report, not to guess at.
+Text = Annotated[str, Field(max_length=4000), Storable]
+Factor = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+Hours = Annotated[float, Strict(), Field(ge=0, le=100_000, allow_inf_nan=False)]
+Count = Annotated[int, Strict()]
 
 
 def _plausible(moment: datetime) -> datetime:
@@ -50,11 +53,11 @@ class Command(BaseModel):
     occurred_at: When | None = Field(
         None, description="When it happened in the world (ISO 8601 with offset); default now."
     )
-    command_id: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+    command_id: Annotated[str, Field(min_length=1, max_length=200), Storable] | None = Field(
         None, description="Idempotency key: the same id twice records once."
     )
     on_behalf_of: Name | None = None
-    expected_version: int | None = Field(
+    expected_version: Count | None = Field(
         None, ge=1, description="Reject with 409 unless the aggregate is at this version."
     )
 
@@ -84,14 +87,14 @@ class LogContact(PartnershipCommand):
     channel: Channel
     direction: Direction
     participants: tuple[Name, ...] = Field(min_length=1, max_length=50)
-    effort_minutes: int | None = Field(None, ge=0, le=100_000)
+    effort_minutes: Count | None = Field(None, ge=0, le=100_000)
     summary: Text | None = None
 
 
 class SignalInterest(PartnershipCommand):
     type: Literal["interest_signalled"]
     direction: Direction
-    strength: int = Field(ge=1, le=3)
+    strength: Count = Field(ge=1, le=3)
     evidence: Text | None = None
 
 

@@ -16,10 +16,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import eventsourcing.persistence as es
+import psycopg
 from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError
 from psycopg import sql
-from pydantic import ValidationError
+from psycopg_pool import PoolTimeout
+from pydantic import TypeAdapter, ValidationError
+
+from domain.values import Name, printable
 
 from services.application import ConcurrentWrite, Rejected, Request, Verkosto
 from services.bus import consumer as make_consumer
@@ -32,6 +38,20 @@ from services.settings import Settings
 
 log = logging.getLogger(__name__)
 CONSUMER = "ingest"
+_actor: TypeAdapter[str] = TypeAdapter(Name)
+# How often one batch may meet a "concurrent write" before it is suspected of carrying a
+# command the database refuses for itself (a constraint that is not a concurrency one).
+MAX_CONFLICTS = 5
+# Failures of the infrastructure, not of a message: retried, never dead-lettered.
+INFRASTRUCTURE = (
+    psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout,
+    es.OperationalError, es.InterfaceError, KafkaError, OSError,
+)
+
+
+def tied_to_a_message(error: BaseException) -> bool:
+    """Whether a failed commit could be the fault of a message in the batch."""
+    return not isinstance(error, INFRASTRUCTURE)
 
 
 @dataclass(frozen=True)
@@ -60,13 +80,17 @@ def parse(record: ConsumerRecord) -> Request:
     if not isinstance(actor, str) or not actor.strip():
         raise Malformed("missing_actor", "a Kafka command must name its sender in 'actor'")
     try:
+        actor = _actor.validate_python(actor.strip())
+    except ValidationError as error:
+        raise Malformed("invalid_command", f"actor: {error.errors()[0]['msg']}") from error
+    try:
         command = any_command.validate_python(body)
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'type'}: {e['msg']}" for e in error.errors()
         )
         raise Malformed("invalid_command", problems) from error
-    return Request(command, actor=actor.strip(), source="kafka")
+    return Request(command, actor=actor, source="kafka")
 
 
 class CommandIngest:
@@ -105,7 +129,11 @@ class CommandIngest:
 
     # Processing ------------------------------------------------------------------------
 
-    def handle(self, records: Sequence[ConsumerRecord]) -> None:
+    def handle(self, records: Sequence[ConsumerRecord], sent: set[tuple[int, int]] | None = None) -> None:
+        """Records a poll's worth of commands. ``sent`` holds the (partition, offset) of
+        records already dead-lettered while isolating a poison message, so none is sent
+        to the dead-letter topic twice."""
+        sent = set() if sent is None else sent
         dead: list[DeadLetter] = []
         parsed: list[tuple[ConsumerRecord, Request]] = []
         for record in records:
@@ -116,6 +144,7 @@ class CommandIngest:
         positions = self.next_positions(records)
         # Refusals counted in the metrics: malformed ones now, refused ones as they come.
         refusals = [("kafka", letter.reason) for letter in dead]
+        conflicts = 0
         while True:
             decision = self.app.decide([request for _, request in parsed])
             refused = {index for index, _ in decision.rejected}
@@ -124,7 +153,8 @@ class CommandIngest:
                 for index, rejected in decision.rejected
             ]
             # Dead letters are on the bus before the offsets move past them.
-            self.send_dead_letters(dead)
+            self.send_dead_letters([d for d in dead if (d.record.partition, d.record.offset) not in sent])
+            sent.update((d.record.partition, d.record.offset) for d in dead)
             dead = []
             try:
                 outcomes = self.app.commit(decision, positions, refusals)
@@ -133,14 +163,42 @@ class CommandIngest:
                 log.warning("skipping a batch already recorded: %s", error)
                 self.seek_to_stored(sorted({TopicPartition(r.topic, r.partition) for r in records}))
                 return
-            except ConcurrentWrite:
+            except ConcurrentWrite as error:
                 # A concurrent writer touched one of these aggregates. Decide again, but a
                 # command already dead-lettered stays refused, so it is never also recorded.
+                conflicts += 1
+                if conflicts >= MAX_CONFLICTS:
+                    self.isolate(records, error, sent)
+                    return
                 refusals += [("kafka", rejected.code) for _, rejected in decision.rejected]
                 parsed = [p for i, p in enumerate(parsed) if i not in refused]
                 continue
+            except Exception as error:
+                if not tied_to_a_message(error):
+                    raise
+                self.isolate(records, error, sent)
+                return
             self.recorded += sum(1 for o in outcomes if not isinstance(o, Rejected))
             return
+
+    def isolate(self, records: Sequence[ConsumerRecord], error: Exception, sent: set[tuple[int, int]]) -> None:
+        """The database refused a batch for a reason tied to its content: halve it until
+        the one message at fault stands alone, dead-letter that one with the database's
+        reason, and record the rest. Halves keep each partition's offsets in order, so
+        the stored positions still move by compare-and-set."""
+        if len(records) > 1:
+            middle = len(records) // 2
+            log.warning("a batch of %d was refused (%s); isolating the message at fault", len(records), error)
+            self.handle(records[:middle], sent)
+            self.handle(records[middle:], sent)
+            return
+        (record,) = records
+        letter = DeadLetter(record, "unstorable", f"the database refused it: {type(error).__name__}: {error}")
+        if (record.partition, record.offset) not in sent:
+            self.send_dead_letters([letter])
+            sent.add((record.partition, record.offset))
+        empty = self.app.decide([])
+        self.app.commit(empty, self.next_positions(records), [("kafka", letter.reason)])
 
     def next_positions(self, records: Sequence[ConsumerRecord]) -> list[ConsumerPosition]:
         first: dict[int, int] = {}
@@ -164,7 +222,7 @@ class CommandIngest:
                 value=letter.record.value,
                 headers=[
                     ("reason", letter.reason.encode()),
-                    ("detail", letter.detail[:2000].encode()),
+                    ("detail", printable(letter.detail)[:2000].encode()),
                     ("original_topic", letter.record.topic.encode()),
                     ("original_partition", str(letter.record.partition).encode()),
                     ("original_offset", str(letter.record.offset).encode()),

@@ -69,3 +69,51 @@ CREATE TABLE IF NOT EXISTS {schema}.command_outcomes (
     count   bigint NOT NULL,
     PRIMARY KEY (source, outcome, reason)
 );
+
+-- Tokens may expire, and remember (to the minute) when they were last used.
+ALTER TABLE {schema}.api_tokens ADD COLUMN IF NOT EXISTS expires_at timestamptz;
+ALTER TABLE {schema}.api_tokens ADD COLUMN IF NOT EXISTS last_used_at timestamptz;
+
+-- An event's meta as jsonb, for audit search and its indexes. Stored events are
+-- immutable, so one that jsonb cannot hold (a NUL or a lone surrogate, accepted before
+-- the edge refused them) must not break every search: its meta is read with those
+-- escapes replaced by U+FFFD instead.
+CREATE OR REPLACE FUNCTION {schema}.stored_meta(state bytea) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+BEGIN
+    RETURN convert_from(state, 'UTF8')::jsonb -> 'meta';
+EXCEPTION WHEN others THEN
+    BEGIN
+        RETURN regexp_replace(convert_from(state, 'UTF8'), '\\u(0000|[dD][89a-fA-F][0-9a-fA-F]{2})', '\\ufffd', 'g')::jsonb -> 'meta';
+    EXCEPTION WHEN others THEN
+        RETURN NULL;
+    END;
+END $$;
+
+-- Dashboard sign-in: the browser holds only a random session id (HttpOnly cookie); the
+-- table keeps its SHA-256, the token it stands for (by hash, so deleting the token ends
+-- it) and that token sealed with a key derived from the session id, so each request is
+-- still checked by authenticate() (revoked or expired tokens end their sessions) and a
+-- copy of this table alone reveals no token.
+CREATE TABLE IF NOT EXISTS {schema}.dashboard_sessions (
+    session_hash text PRIMARY KEY,
+    token_hash   text NOT NULL REFERENCES {schema}.api_tokens (token_hash) ON DELETE CASCADE,
+    sealed_token bytea NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    expires_at   timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dashboard_sessions_token_hash ON {schema}.dashboard_sessions (token_hash);
+
+-- Per partition of the topic it feeds, the last offset the relay published and the
+-- position of the event there (from the broker's acknowledgements), stored in the same
+-- transaction as its relay_positions row. Projection lag is measured against it per
+-- partition, so one stuck partition shows, whatever the broker reports as end offsets.
+CREATE TABLE IF NOT EXISTS {schema}.relay_partitions (
+    relay       text NOT NULL,
+    partition   int NOT NULL,
+    last_offset bigint NOT NULL,
+    position    bigint NOT NULL,
+    topic_id    text,
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (relay, partition)
+);

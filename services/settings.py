@@ -20,6 +20,10 @@ class Settings(BaseSettings):
     db_schema: str = Field("verkosto", pattern=r"^[a-z_][a-z0-9_]*$")
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # /docs (Swagger UI, served from the package); false turns it off. /redoc is always off.
+    docs_enabled: bool = True
+    # Failed bearer-token checks allowed per client address per minute before 429.
+    auth_failures_per_minute: int = Field(10, ge=1)
 
     commands_topic: str = "verkosto.commands.v1"
     events_topic: str = "verkosto.events.v1"
@@ -41,6 +45,11 @@ class Settings(BaseSettings):
     projector_group: str = "verkosto-projector"
     projector_batch_size: int = 2000
     projector_batch_within_s: float = 0.2
+
+    # Request limits: refused before the body is read whole or parsed (see api/limits.py).
+    max_body_bytes: int = 1_048_576
+    max_json_depth: int = 20
+    max_json_items: int = 5_000  # object members plus array items in one body
 
     def require_database_url(self) -> str:
         if not self.database_url:

@@ -3,12 +3,37 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 
+from services.application import Verkosto
+from services.ingest import CommandIngest
 from services.settings import Settings
+
+
+class RunningIngest:
+    """The command ingest in a thread, as it runs in production."""
+
+    def __init__(self, app: Verkosto, settings: Settings) -> None:
+        self.ingest = CommandIngest(app, settings)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.ingest.run, args=(self.stop,))
+        self.thread.start()
+
+    def until(self, condition: Any, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            assert time.monotonic() < deadline, "the ingest did not get there in time"
+            assert self.thread.is_alive(), "the ingest died"
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(30)
+        self.ingest.close()
 
 
 def produce(settings: Settings, messages: list[tuple[bytes | None, bytes]]) -> None:

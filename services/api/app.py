@@ -5,16 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from pathlib import Path
-from typing import Literal
-
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.staticfiles import StaticFiles
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from services.api import audit, health, networks, observability, partnerships, problems, projections
+from services.api import audit, health, limits, openapi, networks, observability, partnerships, problems, projections
+from services.api import outage
+from services.api import dashboard, docs, security
 from services.api.deps import Services
 from services.db import open_application
 from services.settings import Settings
@@ -26,9 +23,10 @@ def create_app(settings: Settings) -> FastAPI:
         database_url = settings.require_database_url()
         pool = ConnectionPool(
             database_url, min_size=1, max_size=8, open=True,
-            kwargs={"autocommit": True, "row_factory": dict_row},
+            kwargs={"autocommit": True, "row_factory": dict_row, **outage.connection_kwargs()},
+            **outage.pool_settings(),  # a lost database is a quick 503, and is used again once back
         )
-        app = open_application(database_url, settings.db_schema)
+        app = outage.LazyApplication(lambda: open_application(database_url, settings.db_schema))
         api.state.services = Services(settings=settings, app=app, pool=pool)
         try:
             yield
@@ -41,26 +39,21 @@ def create_app(settings: Settings) -> FastAPI:
         version="1",
         summary="Event-sourced partnerships and networks: record what happened, ask what was known.",
         lifespan=lifespan,
+        docs_url=None,  # served by services/api/docs.py: FastAPI's own page loads a CDN
+        redoc_url=None,
     )
     problems.install(api)
+    outage.install(api)
     observability.install(api)
+    limits.install(api, settings)
+    openapi.install(api)
     api.include_router(health.router)
     api.include_router(partnerships.router)
     api.include_router(networks.router)
     api.include_router(projections.router)
     api.include_router(audit.router)
 
-    static = Path(__file__).parent.parent / "static"
-    page = (static / "page.html").read_text()  # one shell for every page; the script renders it
-
-    @api.get("/dashboard", include_in_schema=False)
-    def dashboard() -> RedirectResponse:
-        return RedirectResponse("/dashboard/portfolio.html")
-
-    @api.get("/dashboard/{name}.html", include_in_schema=False)
-    def dashboard_page(name: Literal["portfolio", "lifecycle", "partnership", "networks"]) -> HTMLResponse:
-        return HTMLResponse(page.replace("{page}", name))
-
-    # Script and style ship inside the package: dashboards work offline.
-    api.mount("/dashboard", StaticFiles(directory=static), name="dashboard")
+    dashboard.install(api)  # sign-in, pages and their reads, then the static files
+    docs.install(api, settings)  # /docs from packaged files (no CDN), unless disabled
+    security.install(api)  # security headers on every response; no token in the access log
     return api

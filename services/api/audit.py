@@ -9,7 +9,9 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request
 from psycopg import sql
 from psycopg.types.json import Jsonb
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from domain.values import check_storable
 
 from projections.registry import active_schema
 from projections.stewardship import handovers, held_by
@@ -81,8 +83,16 @@ def _schemas(services: ServicesDep, conn: Any) -> tuple[sql.Identifier, sql.Iden
 
 
 class Erasure(BaseModel):
-    subject: str = Field(pattern=r"^(person:.+|(partnership|network):[0-9a-fA-F-]{36})$",
+    subject: str = Field(pattern=r"^(person:.+|(partnership|network):[0-9a-fA-F-]{36})$", max_length=220,
                          description="person:<name>, partnership:<id> or network:<id>")
+
+    @field_validator("subject")
+    @classmethod
+    def _subject_names_something(cls, subject: str) -> str:
+        kind, _, name = subject.partition(":")
+        if kind == "person":
+            return f"person:{check_storable(name)}"
+        return f"{kind}:{UUID(name)}"  # a malformed id is a ValueError: 422, not 500
 
 
 @router.post("/erasures", status_code=200)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -10,8 +11,21 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from domain.values import printable
+
 MEDIA_TYPE = "application/problem+json"
+MAX_ERRORS = 20  # an error body stays small however wrong the request was
+MAX_MESSAGE = 300
 log = logging.getLogger(__name__)
+
+
+class ProblemResponse(JSONResponse):
+    media_type = MEDIA_TYPE
+
+    def render(self, content: Any) -> bytes:
+        # ASCII-escaped, so nothing a client sent (a lone surrogate, say) can make the
+        # error itself fail to encode.
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
 class Problem(Exception):
@@ -42,11 +56,12 @@ def problem_response(
     if detail:
         body["detail"] = detail
     body.update(extra)
-    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+    return ProblemResponse(body, status_code=status, headers=headers)
 
 
 def _field(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in loc)
+    # A dict key in the path may be whatever the client sent, NUL included.
+    return printable(".".join(str(part) for part in loc))
 
 
 def install(app: FastAPI) -> None:
@@ -58,13 +73,18 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        every = exc.errors()
         errors = [
-            {"field": _field(e["loc"]), "message": e["msg"], "type": e["type"]} for e in exc.errors()
+            {"field": _field(e["loc"])[:MAX_MESSAGE], "message": printable(str(e["msg"]))[:MAX_MESSAGE], "type": e["type"]}
+            for e in every[:MAX_ERRORS]
         ]
         first = errors[0] if errors else {"field": "", "message": "invalid request"}
+        extra: dict[str, Any] = {"field": first["field"], "errors": errors}
+        if len(every) > MAX_ERRORS:
+            extra["errors_omitted"] = len(every) - MAX_ERRORS
         return problem_response(
             request, 422, "validation_failed", "The request is not valid",
-            f"{first['field']}: {first['message']}", field=first["field"], errors=errors,
+            f"{first['field']}: {first['message']}", **extra,
         )
 
     @app.exception_handler(Exception)
@@ -75,5 +95,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's "error parsing the body": invalid input like any other.
+            return problem_response(
+                request, 422, "validation_failed", "The request is not valid",
+                f"body: {exc.detail}", field="body",
+                errors=[{"field": "body", "message": str(exc.detail), "type": "body_unreadable"}],
+            )
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return problem_response(request, exc.status_code, code, str(exc.detail), headers=exc.headers)

@@ -40,14 +40,15 @@ def topics_for(query: EventQuery) -> list[str] | None:
 def search(
     conn: Any, schema: str, query: EventQuery, after: int = 0, limit: int = 100, reveal: Any = None
 ) -> list[dict[str, Any]]:
-    # The metadata lives in the stored JSON; a full scan is fine at today's volumes, and
-    # expression indexes on meta fields are the next step when it is not.
+    # The metadata lives in the stored JSON, read through stored_meta (services/schema.sql)
+    # so that one event jsonb cannot hold never breaks a search. A full scan is fine at
+    # today's volumes; expression indexes on meta fields are the next step when it is not.
     topics = topics_for(query)
     rows = conn.execute(
         sql.SQL(
             "SELECT notification_id, topic, state FROM ("
             " SELECT notification_id, topic, state, originator_id, "
-            " convert_from(state, 'UTF8')::jsonb -> 'meta' AS meta FROM {}.verkosto_events"
+            " {schema}.stored_meta(state) AS meta FROM {schema}.verkosto_events"
             " WHERE notification_id > %(after)s"
             "   AND (%(topics)s::text[] IS NULL OR topic = ANY(%(topics)s::text[]))"
             "   AND (%(aggregate)s::uuid IS NULL OR originator_id = %(aggregate)s::uuid)"
@@ -58,7 +59,7 @@ def search(
             " AND (%(rf)s::timestamptz IS NULL OR (meta ->> 'recorded_at')::timestamptz >= %(rf)s::timestamptz)"
             " AND (%(rt)s::timestamptz IS NULL OR (meta ->> 'recorded_at')::timestamptz < %(rt)s::timestamptz)"
             " ORDER BY notification_id LIMIT %(limit)s"
-        ).format(sql.Identifier(schema)),
+        ).format(schema=sql.Identifier(schema)),
         {
             "after": after, "topics": topics, "aggregate": query.aggregate_id, "actor": query.actor,
             "source": query.source, "of": query.occurred_from, "ot": query.occurred_to,

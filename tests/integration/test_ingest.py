@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
-from collections.abc import Iterator
 
-import pytest
 from kafka import TopicPartition
 
 from domain.partnership import Partnership
 from services.application import Verkosto
 from services.ingest import CommandIngest
 from services.settings import Settings
-from tests.kafka_helpers import command, consume, header, produce
+from tests.kafka_helpers import RunningIngest, command, consume, header, produce
 
 PARTNER = {"name": "Acme Oy", "kind": "organisation", "roles": ["customer"]}
 
@@ -29,37 +26,8 @@ def contact(pid: uuid.UUID, **extra: object) -> dict[str, object]:
             "direction": "outbound", "participants": ["alice"], **extra}
 
 
-class Running:
-    """An ingest running in a thread, as it does in production."""
-
-    def __init__(self, app: Verkosto, settings: Settings) -> None:
-        self.ingest = CommandIngest(app, settings)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.ingest.run, args=(self.stop,))
-        self.thread.start()
-
-    def until(self, condition: object, timeout_s: float = 45.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not condition():  # type: ignore[operator]
-            assert time.monotonic() < deadline, "the ingest did not get there in time"
-            assert self.thread.is_alive(), "the ingest died"
-            time.sleep(0.1)
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(30)
-        self.ingest.close()
-
-
-@pytest.fixture
-def running(app: Verkosto, settings: Settings) -> Iterator[Running]:
-    ingest = Running(app, settings)
-    yield ingest
-    ingest.close()
-
-
 def test_valid_commands_are_recorded_and_bad_ones_dead_lettered(
-    app: Verkosto, settings: Settings, running: Running
+    app: Verkosto, settings: Settings, running: RunningIngest
 ) -> None:
     pid = uuid.uuid4()
     produce(settings, [
@@ -95,11 +63,11 @@ def test_a_restarted_ingest_resumes_from_its_stored_position(
 ) -> None:
     pid = uuid.uuid4()
     produce(settings, [command(opened(pid))] + [command(contact(pid)) for _ in range(5)])
-    first = Running(app, settings)
+    first = RunningIngest(app, settings)
     first.until(lambda: first.ingest.recorded >= 6)
     first.close()
     produce(settings, [command(contact(pid)) for _ in range(3)])
-    second = Running(app, settings)
+    second = RunningIngest(app, settings)
     second.until(lambda: second.ingest.recorded >= 3)
     time.sleep(1.0)  # anything re-read from the start would show up here
     second.close()
@@ -123,7 +91,7 @@ def test_a_redelivered_batch_is_not_recorded_twice(app: Verkosto, settings: Sett
 
 
 def test_a_command_id_reused_across_messages_records_once(
-    app: Verkosto, settings: Settings, running: Running
+    app: Verkosto, settings: Settings, running: RunningIngest
 ) -> None:
     pid = uuid.uuid4()
     produce(settings, [command(opened(pid))] + [command(contact(pid, command_id="mail-42"))] * 3)

@@ -245,9 +245,16 @@ TABLE_HEADER = (
 )
 
 
+# Names and free text come from whoever recorded them, and the plan is often rendered to
+# HTML: `<`, `>` and `&` become entities (so `<script>` shows as text, never runs), and
+# brackets are backslash-escaped so no one can plant a link or image in the plan.
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "[": "\\[", "]": "\\]"})
+
+
 def _cell(text: str) -> str:
     # A pipe or a line break in a name would break the table's row.
-    return text.replace("|", "\\|").replace("\n", " ")
+    escaped = text.replace("\\", "\\\\").translate(_ESCAPES)
+    return escaped.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
 def _table_row(h: NetworkHealth) -> str:

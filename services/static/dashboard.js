@@ -1,17 +1,17 @@
 // Verkosto dashboards: plain JavaScript and inline SVG, served by the API itself (no CDN).
 "use strict";
 
+// No token lives here: the page was opened with a session cookie (HttpOnly, set when
+// signing in), and every fetch to this same origin carries it.
 const params = new URLSearchParams(location.search);
-if (params.get("token")) {
-  localStorage.setItem("verkostoToken", params.get("token"));
-  // Keep the token out of the address bar, history and anyone's access log.
-  params.delete("token");
-  history.replaceState(null, "", location.pathname + (params.toString() ? `?${params}` : ""));
+
+function signIn() {
+  location.assign(`/dashboard/sign-in?next=${encodeURIComponent(location.pathname + location.search)}`);
 }
-const token = () => localStorage.getItem("verkostoToken") || "";
 
 async function api(path, accept) {
-  const response = await fetch(path, { headers: { Authorization: `Bearer ${token()}`, Accept: accept || "application/json" } });
+  const response = await fetch(path, { credentials: "same-origin", headers: { Accept: accept || "application/json" } });
+  if (response.status === 401) signIn(); // the session ended (signed out, expired or revoked)
   if (!response.ok) throw new Error(`${response.status} ${path}`);
   return accept === "text/markdown" ? response.text() : response.json();
 }
@@ -30,7 +30,7 @@ function fresh(body) {
 // Re-render every few seconds, so the page follows the projections without a reload.
 function live(render) {
   const run = () => render().catch((error) => {
-    document.querySelector("main").replaceChildren(el("p", { class: "error" }, `Cannot load: ${error.message}. Add ?token=… to the address.`));
+    document.querySelector("main").replaceChildren(el("p", { class: "error" }, `Cannot load: ${error.message}.`));
   });
   run();
   setInterval(run, 3000);
@@ -84,9 +84,9 @@ const pages = {
     if (!/^[0-9a-f-]{36}$/i.test(id)) throw new Error("the address needs ?id=<partnership id>");
     const asOf = document.querySelector("#as-of")?.value;
     const [trust, owners, history, state] = await Promise.all([
-      api(`/v1/projections/trust/${id}`), api(`/v1/partnerships/${id}/owners`),
-      api(`/v1/partnerships/${id}/history`),
-      api(`/v1/partnerships/${id}` + (asOf ? `?as_of=${asOf}T23:59:59Z` : "")),
+      api(`/v1/projections/trust/${id}`), api(`/v1/projections/partnerships/${id}/owners`),
+      api(`/v1/projections/partnerships/${id}/history`),
+      api(`/v1/projections/partnerships/${id}` + (asOf ? `?as_of=${asOf}T23:59:59Z` : "")),
     ]);
     fresh(trust);
     const picker = el("input", { type: "date", id: "as-of" });
@@ -96,7 +96,7 @@ const pages = {
     main.replaceChildren(
       el("h1", {}, `${state.partner.name} — ${state.stage}, steward ${state.steward}`),
       el("label", {}, "State as of ", picker), chart(trust.points),
-      el("div", { class: "legend" }, ...series.map((s) => el("span", { style: `color:${s.color}` }, `■ ${s.label}`))),
+      el("div", { class: "legend" }, ...series.map(swatch)),
       el("h1", {}, "Ownership"), ownersTable(owners.owners),
       el("h1", {}, "Evidence and history" + (asOf ? ` up to ${asOf}` : "")),
       historyTable(history.events.filter((e) => !asOf || e.occurred_at.slice(0, 10) <= asOf)));
@@ -127,6 +127,13 @@ const series = [
   { key: "outbound_interest", label: "our interest", color: "#8e24aa" },
   { key: "attention", label: "attention", color: "#b3541e" },
 ];
+
+// Colours through the CSSOM, never a style attribute (the CSP refuses those).
+function swatch(s) {
+  const span = el("span", {}, `■ ${s.label}`);
+  span.style.color = s.color;
+  return span;
+}
 
 function chart(points) {
   const ns = "http://www.w3.org/2000/svg";

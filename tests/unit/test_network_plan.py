@@ -285,6 +285,20 @@ def test_the_markdown_is_the_same_whatever_the_input_order() -> None:
     assert "_None._" in plan_markdown(plan[:1], AS_OF)
 
 
+def test_the_markdown_escapes_html_and_links_in_names_and_free_text() -> None:
+    hostile = network_plan([
+        facts(network_id="s", name="<script>alert(1)</script> & co"),
+        facts(network_id="t", name="Forum [click](javascript:alert(1))", left_at=days_ago(3), left_reason="other"),
+    ], AS_OF)
+    hostile = [replace(hostile[0], explanation='<img src=x onerror="alert(2)">\nnext|line'), hostile[1]]
+    text = plan_markdown(hostile, AS_OF)
+    assert "<" not in text and ">" not in text  # no tag survives, in the table or the sections
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in text
+    assert "&lt;img src=x onerror=\"alert(2)\"&gt; next\\|line" in text  # one row, one cell
+    assert "Forum \\[click\\](javascript:alert(1))" in text and "[click]" not in text
+    assert text.count("\n") == plan_markdown(network_plan(plan_of_every_kind()[:2], AS_OF), AS_OF).count("\n")
+
+
 def test_health_is_json_safe() -> None:
     h = assess(facts(best_before=date(2026, 1, 1)), AS_OF)
     data = json.loads(json.dumps(h.to_dict()))

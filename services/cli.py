@@ -61,21 +61,6 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_token_issue(args: argparse.Namespace) -> int:
-    from services.auth import issue_token
-    from services.db import connect
-
-    settings = settings_for(args)
-    with connect(settings.require_database_url(), autocommit=True) as conn:
-        try:
-            token = issue_token(conn, settings.db_schema, args.name, args.scope)
-        except ValueError as error:
-            print(f"verkosto: {error}", file=sys.stderr)
-            return 2
-    print(token)
-    return 0
-
-
 def cmd_rebuild(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -119,30 +104,62 @@ def cmd_network_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """The same health as /metrics, at a glance."""
+    """The same health as /metrics, at a glance. Exits 0 only when nothing is behind,
+    nothing is parked and every figure could be read; 3 when something is behind or
+    parked; 4 when a figure could not be read (the table says which, and why)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from services.db import connect
-    from services.metrics import read_health
+    from services.metrics import failed, read_health
 
     settings = settings_for(args)
-    with connect(settings.require_database_url()) as conn:
-        health = read_health(conn, settings.db_schema)
+    try:
+        with connect(settings.require_database_url(), connect_timeout=10) as conn:
+            health = read_health(conn, settings.db_schema)
+    except Exception as error:  # no database, no schema: say so, no traceback
+        health = failed("database", error)
+    errors = health.errors
     table = Table(title="Verkosto status")
     table.add_column("what")
     table.add_column("lag (events)", justify="right")
     table.add_column("lag (s)", justify="right")
-    table.add_row("events recorded", str(health.events), "")
-    table.add_row("relay → bus", str(health.relay_lag), f"{health.relay_lag_seconds:.1f}")
-    for name, (lag, age) in sorted(health.projections.items()):
-        table.add_row(f"projection {name}", str(lag), f"{age:.1f}")
-    Console().print(table)
-    accepted = sum(n for (_, outcome, _), n in health.commands.items() if outcome == "accepted")
-    rejected = {f"{source}:{reason}": n for (source, outcome, reason), n in health.commands.items() if outcome == "rejected"}
-    print(f"commands accepted: {accepted}; dead-lettered: {health.dead_lettered}; rejected by reason: {rejected or 'none'}")
-    behind = health.relay_lag + sum(lag for lag, _ in health.projections.values())
-    return 0 if behind == 0 else 3  # scripts can wait for "caught up"
+    table.add_column("parked", justify="right")
+    table.add_column("error", overflow="fold")
+    if "database" in errors:
+        table.add_row("database", "", "", "", escape(errors["database"]))
+    if "events" in health.checks:
+        table.add_row("events recorded", "" if "events" in errors else str(health.events), "", "",
+                      escape(errors.get("events", "")))
+    if "relay" in health.checks:
+        ok = "relay" not in errors and "events" not in errors
+        table.add_row("relay → bus", str(health.relay_lag) if ok else "?",
+                      f"{health.relay_lag_seconds:.1f}" if ok else "?", "", escape(errors.get("relay", "")))
+    for name, figures in sorted(health.projections.items()):
+        lag_error, parked_error = errors.get(f"projection:{name}"), errors.get(f"parked:{name}")
+        behind = {p: lag for p, (lag, _) in figures.partitions.items() if lag}
+        where = f" (partitions {', '.join(f'{p}: {lag}' for p, lag in sorted(behind.items()))})" if behind else ""
+        table.add_row(
+            f"projection {name}",
+            "?" if lag_error else f"{figures.lag}{where}",
+            "?" if lag_error else f"{figures.lag_seconds:.1f}",
+            "?" if parked_error else str(figures.parked),
+            escape("; ".join(e for e in (lag_error, parked_error) if e)
+                   or (f"first parked: {figures.first_parked}" if figures.first_parked else "")),
+        )
+    Console(width=max(Console().width, 120)).print(table)
+    if "commands" in health.checks and "commands" not in errors:
+        accepted = sum(n for (_, outcome, _), n in health.commands.items() if outcome == "accepted")
+        rejected = {f"{source}:{reason}": n for (source, outcome, reason), n in health.commands.items()
+                    if outcome == "rejected"}
+        print(f"commands accepted: {accepted}; dead-lettered: {health.dead_lettered}; "
+              f"rejected by reason: {rejected or 'none'}")
+    if health.parked:
+        print(f"{health.parked} event(s) parked: fix the cause, then `verkosto projections retry`")
+    if errors:
+        return 4
+    return 0 if health.ok() else 3  # scripts can wait for "caught up"
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -155,6 +172,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     from services.cli_audit import cmd_audit, cmd_privacy_erase
+    from services.cli_tokens import register as register_tokens
 
     root = argparse.ArgumentParser(prog="verkosto", description=__doc__)
     root.add_argument("--data-dir", help="where a running system keeps its state (default .verkosto)")
@@ -174,20 +192,16 @@ def parser() -> argparse.ArgumentParser:
     migrate.add_argument("--data-dir", dest="data_dir", default=argparse.SUPPRESS)
     migrate.set_defaults(func=cmd_migrate)
 
-    token = sub.add_parser("token", help="manage API tokens")
-    token_sub = token.add_subparsers(dest="token_command", required=True)
-    issue = token_sub.add_parser("issue", help="print a new token (stored hashed)")
-    issue.add_argument("--name", required=True, help="the principal recorded as actor")
-    issue.add_argument("--scope", nargs="+", required=True,
-                       help="events:write history:read dashboards:read admin")
-    issue.add_argument("--data-dir", dest="data_dir", default=argparse.SUPPRESS)
-    issue.set_defaults(func=cmd_token_issue)
+    register_tokens(sub)
     projections = sub.add_parser("projections", help="manage read models")
     projections_sub = projections.add_subparsers(dest="projections_command", required=True)
     rebuild = projections_sub.add_parser("rebuild", help="replay history into a new version, then swap it in")
     rebuild.add_argument("name", nargs="?", help="one projection (default: all)")
     rebuild.add_argument("--data-dir", dest="data_dir", default=argparse.SUPPRESS)
     rebuild.set_defaults(func=cmd_rebuild)
+    from services.cli_projections import add_commands as add_projection_commands
+
+    add_projection_commands(projections_sub)
 
     audit = sub.add_parser("audit", help="tamper evidence: verify the hash chain, sign checkpoints")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)

@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 from typing import Any
+from uuid import UUID
 
 import faust
 import psycopg
@@ -36,6 +37,14 @@ def decode(value: bytes | None) -> dict[str, Any] | None:
     if not isinstance(body, dict) or body.get("schema") != SCHEMA:
         return None
     if not all(isinstance(body.get(key), kind) for key, kind in _REQUIRED.items()):
+        return None
+    # What tracking parses and stores as uuid and bigint must parse and fit: a message
+    # that does not is not one of ours, and must not stop the projector.
+    if not all(type(body[key]) is int and 0 < body[key] < 2**63 for key in ("position", "version")):
+        return None
+    try:
+        UUID(body["aggregate_id"])
+    except ValueError:
         return None
     return body
 
@@ -75,7 +84,9 @@ def create_app(settings: Settings) -> faust.App:
 
     async def apply_until_done(delivered: list[Delivered]) -> None:
         # faust acks a taken batch even if the agent fails on it, so a batch must never
-        # fail: on any error, reconnect and retry (with backoff) until it is applied.
+        # fail: the tracker parks events a projection cannot apply (errors tied to the
+        # data), so what reaches here is the infrastructure (a lost connection, a lock
+        # timeout): reconnect and retry (with backoff) until it is applied.
         pause = 0.5
         while True:
             try:

@@ -25,3 +25,25 @@ def position(conn: psycopg.Connection[Any], rm: sql.Identifier) -> int:
     with conn.cursor(row_factory=tuple_row) as cur:
         row = cur.execute(sql.SQL("SELECT coalesce(max(position), 0) FROM {}.positions").format(rm)).fetchone()
     return int(row[0]) if row else 0
+
+
+def partition_positions(conn: psycopg.Connection[Any], rm: sql.Identifier) -> dict[int, tuple[int, int]]:
+    """Per partition (-1: replayed by a rebuild), the furthest (Kafka offset, position)."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        rows = cur.execute(sql.SQL("SELECT partition, kafka_offset, position FROM {}.positions").format(rm)).fetchall()
+    return {int(p): (int(o), int(n)) for p, o, n in rows}
+
+
+def parked(conn: psycopg.Connection[Any], rm: sql.Identifier) -> tuple[int, str | None]:
+    """How many events this projection version has parked, and why the first one was."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        (count,) = cur.execute(sql.SQL("SELECT count(*) FROM {}.parked").format(rm)).fetchone()  # type: ignore[misc]
+        first = cur.execute(
+            sql.SQL(
+                "SELECT position, aggregate_id, version, error_class, error FROM {}.parked "
+                "WHERE error_class <> 'ParkedEarlierEvent' ORDER BY position LIMIT 1"
+            ).format(rm)
+        ).fetchone()
+    if first is None:
+        return int(count), None
+    return int(count), f"position {first[0]} ({first[1]} v{first[2]}): {first[3]}: {first[4]}"

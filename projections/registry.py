@@ -1,8 +1,8 @@
 """Versioned read-model storage: one PostgreSQL schema per projection version.
 
 Every version schema holds the projection's own tables plus its tracking: ``applied``
-(the last version applied per aggregate, the redelivery guard) and ``positions`` (per
-partition, how far it got and when).
+(the last version applied per aggregate, the redelivery guard), ``positions`` (per
+partition, how far it got and when) and ``parked`` (events it could not apply).
 """
 
 from __future__ import annotations
@@ -25,6 +25,25 @@ CREATE TABLE IF NOT EXISTS {rm}.positions (
     position     bigint NOT NULL,
     started_at   timestamptz NOT NULL DEFAULT now(),
     updated_at   timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+-- Events this version could not apply (an error tied to the data, not to the
+-- infrastructure), and every later event of the same aggregate, which must wait for it to
+-- keep the fold correct. ``event`` is the published JSON with every non-ASCII character
+-- escaped, so any content (a NUL, a lone surrogate) is storable and round-trips exactly.
+CREATE TABLE IF NOT EXISTS {rm}.parked (
+    aggregate_id uuid NOT NULL,
+    version      bigint NOT NULL,
+    position     bigint NOT NULL,
+    partition    int NOT NULL,
+    kafka_offset bigint NOT NULL,
+    event_type   text NOT NULL,
+    error_class  text NOT NULL,
+    error        text NOT NULL,
+    event        text NOT NULL,
+    parked_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+    retried_at   timestamptz,
+    attempts     int NOT NULL DEFAULT 1,
+    PRIMARY KEY (aggregate_id, version)
 );
 """
 

@@ -56,6 +56,9 @@ class Relay:
             # the event store, which is the source of truth. Consumers skip what they have.
             log.warning("events topic was recreated; republishing from the start")
             self.position = 0
+            self.conn.execute(  # the old topic's offsets mean nothing in the new one
+                sql.SQL("DELETE FROM {}.relay_partitions WHERE relay = %s").format(self.schema), (self.name,)
+            )
         else:
             self.position = row["position"]
 
@@ -77,22 +80,40 @@ class Relay:
             for n in notifications
         ]
         self.producer.flush()
-        for future in futures:
-            future.get()  # raises if any message was not acknowledged
-        self.store_position(notifications[-1].id)
+        furthest: dict[int, tuple[int, int]] = {}  # partition -> (offset, position) of its last event
+        for n, future in zip(notifications, futures, strict=True):
+            written = future.get()  # raises if any message was not acknowledged
+            if written.offset > furthest.get(written.partition, (-1, 0))[0]:
+                furthest[written.partition] = (written.offset, n.id)
+        self.store_position(notifications[-1].id, furthest)
         self.published += len(notifications)
         return len(notifications)
 
-    def store_position(self, position: int) -> None:
+    def store_position(self, position: int, partitions: dict[int, tuple[int, int]] | None = None) -> None:
+        """The relay's position and, per partition, the (offset, position) it last wrote
+        there, in one transaction."""
         assert self.conn is not None, "resume() first"
-        self.conn.execute(
-            sql.SQL(
-                "INSERT INTO {}.relay_positions (relay, position, topic_id) VALUES (%s, %s, %s) "
-                "ON CONFLICT (relay) DO UPDATE SET position = EXCLUDED.position, "
-                "topic_id = EXCLUDED.topic_id, updated_at = now()"
-            ).format(self.schema),
-            (self.name, position, self.topic_id),
-        )
+        with self.conn.transaction():
+            self.conn.execute(
+                sql.SQL(
+                    "INSERT INTO {}.relay_positions (relay, position, topic_id) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (relay) DO UPDATE SET position = EXCLUDED.position, "
+                    "topic_id = EXCLUDED.topic_id, updated_at = now()"
+                ).format(self.schema),
+                (self.name, position, self.topic_id),
+            )
+            if partitions:
+                # Plain overwrite, not GREATEST: a recreated topic starts its offsets at 0.
+                self.conn.execute(
+                    sql.SQL(
+                        "INSERT INTO {}.relay_partitions (relay, partition, last_offset, position, topic_id) "
+                        "SELECT %s, u.p, u.o, u.n, %s FROM unnest(%s::int[], %s::bigint[], %s::bigint[]) AS u(p, o, n) "
+                        "ON CONFLICT (relay, partition) DO UPDATE SET last_offset = EXCLUDED.last_offset, "
+                        "position = EXCLUDED.position, topic_id = EXCLUDED.topic_id, updated_at = now()"
+                    ).format(self.schema),
+                    (self.name, self.topic_id, list(partitions), [o for o, _ in partitions.values()],
+                     [p for _, p in partitions.values()]),
+                )
         self.position = position
 
     def run(self, stop: threading.Event) -> None:

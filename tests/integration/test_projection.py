@@ -85,16 +85,23 @@ def test_the_timeline_answers_who_owned_it_when(settings: Settings) -> None:
     ]
 
 
-def test_a_failing_batch_leaves_no_trace(settings: Settings) -> None:
-    pid = uuid.uuid4()
+def test_a_malformed_event_is_parked_with_the_rest_of_its_aggregate(settings: Settings) -> None:
+    pid, other = uuid.uuid4(), uuid.uuid4()
     broken = story(pid)
     broken[2] = Delivered(0, 2, {**broken[2].event, "data": {}})  # owner fields missing
-    try:
-        apply(settings, broken)
-    except KeyError:
-        pass
-    else:
-        raise AssertionError("a malformed event must fail the batch")
+    fine = [Delivered(1, d.offset, {**d.event, "position": d.position + 10}) for d in story(other)]
+    assert apply(settings, broken + fine) > 0  # the batch does not fail
     with psycopg.connect(settings.require_database_url()) as conn:
-        assert tenures(conn, rm(conn, settings), pid) == []
-        assert applied(conn, rm(conn, settings), pid) == (0, 0)
+        ownership = rm(conn, settings)
+        assert [t["version"] for t in tenures(conn, ownership, pid)] == [1]  # before the bad one
+        assert applied(conn, ownership, pid) == (2, 2)
+        assert len(tenures(conn, ownership, other)) == 3  # another aggregate flows
+        parked = conn.execute(
+            psycopg.sql.SQL("SELECT version, error_class, partition, kafka_offset FROM {}.parked ORDER BY version")
+            .format(ownership)
+        ).fetchall()
+        positions = conn.execute(
+            psycopg.sql.SQL("SELECT partition, kafka_offset FROM {}.positions ORDER BY partition").format(ownership)
+        ).fetchall()
+    assert parked == [(3, "KeyError", 0, 2), (4, "ParkedEarlierEvent", 0, 3)]  # the later one waits behind it
+    assert positions == [(0, 3), (1, 3)]  # and the positions moved past both

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 
 from services.application import Verkosto
-from services.eventstore import eventsourcing_env
+from services.eventstore import CONNECT_TIMEOUT_S, eventsourcing_env
 
 SERVICES_SQL = Path(__file__).with_name("schema.sql")
 # Concurrent first starts would race on CREATE TYPE/TABLE; one advisory lock orders them.
@@ -17,6 +18,9 @@ _MIGRATION_LOCK = 0x5645524B  # "VERK"
 
 
 def connect(database_url: str, **kwargs: object) -> psycopg.Connection:
+    # A database that is gone fails the attempt within seconds, never after a TCP timeout.
+    if "connect_timeout" not in conninfo_to_dict(database_url):
+        kwargs.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
     return psycopg.connect(database_url, row_factory=dict_row, **kwargs)  # type: ignore[arg-type]
 
 

@@ -8,7 +8,9 @@ messages record exactly once.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from functools import wraps
 from typing import Any, ClassVar, NamedTuple
 from uuid import UUID
 
@@ -16,7 +18,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.persistence import InterfaceError, OperationalError
 from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.utils import get_topic, resolve_topic, retry
+from eventsourcing.utils import get_topic, resolve_topic
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
@@ -70,10 +72,60 @@ class StalePosition(Exception):
     """The stored position is already past this batch: another consumer recorded it."""
 
 
+# How long a caller waits for a pooled connection before the database counts as
+# unavailable, and how long a failed connection attempt may take (libpq's
+# connect_timeout). The API's own pool (tokens, read models), which every request meets
+# first, waits a second: a lost database is a quick 503. The event store's pool
+# (eventsourcing's POSTGRES_CONNECT_TIMEOUT, whole seconds) waits a little longer, so a
+# burst of writers sharing its few connections queues rather than fails.
+POOL_WAIT_S = 1
+EVENT_STORE_POOL_WAIT_S = 5
+CONNECT_TIMEOUT_S = 2
+# The pool tries to reconnect with exponential backoff and gives up after this; the next
+# caller then starts a fresh attempt at once. Short, so a database that comes back is
+# used again within about a second, not after a backoff that grew during the outage.
+RECONNECT_TIMEOUT_S = 2.0
+RETRY_BUDGET_S = 0.5
+
+
+def retry_briefly(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Retries a quick failure (a connection that died in the pool) for up to half a
+    second; a database that is gone fails the first attempt, so callers hear about it
+    within EVENT_STORE_POOL_WAIT_S rather than after eventsourcing's ten attempts."""
+
+    @wraps(func)
+    def retrying(*args: Any, **kwargs: Any) -> Any:
+        started = time.monotonic()
+        while True:
+            try:
+                return func(*args, **kwargs)
+            except (InterfaceError, OperationalError):
+                if time.monotonic() - started >= RETRY_BUDGET_S:
+                    raise
+                time.sleep(0.05)
+
+    return retrying
+
+
 class VerkostoRecorder(PostgresApplicationRecorder):
     """Adds the command log and consumer positions to the events' transaction."""
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def __init__(self, datastore: Any, **kwargs: Any) -> None:
+        pool = datastore.pool  # not opened yet: the first query opens it
+        pool.reconnect_timeout = RECONNECT_TIMEOUT_S
+        if isinstance(pool.kwargs, dict):
+            pool.kwargs.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+        try:
+            super().__init__(datastore, **kwargs)  # queries the database (type adapters)
+        except BaseException:
+            datastore.close()  # an application that could not be built leaves no pool behind
+            raise
+
+    select_events = retry_briefly(PostgresApplicationRecorder.select_events.__wrapped__)  # type: ignore[attr-defined]
+    select_notifications = retry_briefly(PostgresApplicationRecorder.select_notifications.__wrapped__)  # type: ignore[attr-defined]
+    max_notification_id = retry_briefly(PostgresApplicationRecorder.max_notification_id.__wrapped__)  # type: ignore[attr-defined]
+
+    @retry_briefly
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         # The same steps as eventsourcing's, without psycopg's pipeline mode: over a Unix
         # socket (the embedded PostgreSQL) a pipelined insert of ~1,000+ events deadlocks,
@@ -163,6 +215,8 @@ def eventsourcing_env(database_url: str, schema: str, *, create_table: bool) -> 
         "POSTGRES_PASSWORD": str(params.get("password") or ""),
         "POSTGRES_SCHEMA": schema,
         "POSTGRES_POOL_SIZE": "4",
+        "POSTGRES_CONNECT_TIMEOUT": str(EVENT_STORE_POOL_WAIT_S),
+        "POSTGRES_PRE_PING": "y",  # a connection that died with the server is not handed out
         "POSTGRES_LOCK_TIMEOUT": "5",
         "CREATE_TABLE": "y" if create_table else "n",
     }

@@ -1,5 +1,10 @@
 """`verkosto up`: start the infrastructure (embedded unless configured), then every
-component as a child process; restart a child that dies; stop all in order on Ctrl-C."""
+component as a child process; restart a child that dies, and an embedded PostgreSQL or
+broker that dies; stop all in order on Ctrl-C.
+
+Children get SIGTERM from the kernel if the supervisor itself dies (``PR_SET_PDEATHSIG``,
+set in the child before it runs), so nothing is left orphaned, and a component started
+by hand with the same environment is never stopped by it."""
 
 from __future__ import annotations
 
@@ -18,11 +23,24 @@ from rich.console import Console
 from rich.table import Table
 
 from services.bus import ensure_topics
-from services.embedded import EmbeddedKafka, EmbeddedPostgres, free_port, wait_for_port
+from services.embedded import (
+    EmbeddedKafka,
+    EmbeddedPostgres,
+    _die_with_parent,
+    become_subreaper,
+    free_port,
+    reap_orphans,
+    wait_for_port,
+)
+from services.private_files import private_dir, write_private
+from services.resilience import install_repeat_filter
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
 COMPONENTS = ("api", "ingest", "relay", "projector")
+# Their consumer groups, producers and topic ids belong to one broker: a new (empty)
+# broker means starting them afresh, which also makes the relay refill the events topic.
+KAFKA_CLIENTS = ("ingest", "relay", "projector")
 
 
 @dataclass
@@ -32,6 +50,7 @@ class Child:
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
     restarts: list[float] = field(default_factory=list)
+    due: float | None = None  # when a child that died is started again (backoff)
 
     def start(self) -> None:
         log_file = open(self.log_path, "ab")  # noqa: SIM115  (the child owns it)
@@ -41,8 +60,13 @@ class Child:
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # the supervisor decides the order of stopping
+            preexec_fn=_die_with_parent,  # noqa: PLW1509  (one prctl call, libc loaded before fork)
         )
         log_file.close()
+        self.due = None
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def stop(self, timeout_s: float = 15.0) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -63,29 +87,31 @@ def bootstrap(settings: Settings, console: Console) -> str:
     database_url = settings.require_database_url()
     migrate(database_url, settings.db_schema)
     ensure_topics(settings)
-    token_file = settings.data_dir / "dev-token"
+    token_file = private_dir(settings.data_dir) / "dev-token"
     with connect(database_url, autocommit=True) as conn:
         if token_file.exists():
             from services.auth import authenticate
 
             token = token_file.read_text().strip()
             if authenticate(conn, settings.db_schema, token) is not None:
+                token_file.chmod(0o600)  # one an older version left readable to others
                 return token
         token = issue_token(conn, settings.db_schema, "developer", ["admin"])
-    token_file.write_text(token + "\n")
-    token_file.chmod(0o600)
+    write_private(token_file, token + "\n")  # 0600 from its first byte
     return token
 
 
 def up(settings: Settings, console: Console | None = None, demo: bool = False) -> int:
     console = console or Console()
     data_dir = settings.data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)  # 0700: it holds the token, the endpoints and the database
     logs = data_dir / "logs"
     logs.mkdir(exist_ok=True)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    become_subreaper()  # the postmaster, once pg_ctl exits, stays in our family
+    install_repeat_filter()
 
     postgres = EmbeddedPostgres(data_dir / "pg") if not settings.database_url else None
     kafka = EmbeddedKafka(log_path=logs / "tansu.log") if not settings.kafka_bootstrap else None
@@ -104,8 +130,8 @@ def up(settings: Settings, console: Console | None = None, demo: bool = False) -
             "VERKOSTO_KAFKA_BOOTSTRAP": settings.require_kafka_bootstrap(),
             "VERKOSTO_API_PORT": str(settings.api_port),
             "VERKOSTO_DATA_DIR": str(data_dir),
-            "VERKOSTO_PARENT_PID": str(os.getpid()),
         }
+        env.pop("VERKOSTO_PARENT_PID", None)  # older versions tied children to us with it
         children = [Child(name, env, logs / f"{name}.log") for name in COMPONENTS]
         for child in children:
             child.start()
@@ -118,14 +144,19 @@ def up(settings: Settings, console: Console | None = None, demo: bool = False) -
             "embedded": {"postgres": postgres is not None, "kafka": kafka is not None},
             "pid": os.getpid(),
         }
-        (data_dir / "endpoints.json").write_text(json.dumps(endpoints, indent=2) + "\n")
+        write_private(data_dir / "endpoints.json", json.dumps(endpoints, indent=2) + "\n")
         if demo:
             load_demo_if_empty(settings, console)
         show(console, endpoints, token, data_dir)
         while not stop.wait(0.5):
+            keep_infrastructure(settings, postgres, kafka, children, console)
             for child in children:
                 if child.process is not None and child.process.poll() is not None:
-                    restart(child, console, stop)
+                    restart(child, console)
+            keep = {c.process.pid for c in children if c.process is not None}
+            if kafka and kafka.process is not None:
+                keep.add(kafka.process.pid)
+            reap_orphans(keep)
         console.print("[bold]Stopping…[/bold]")
         return 0
     finally:
@@ -152,15 +183,73 @@ def load_demo_if_empty(settings: Settings, console: Console) -> None:
     console.print(f"Demo loaded: {accepted} commands recorded, {refused} refused.")
 
 
-def restart(child: Child, console: Console, stop: threading.Event) -> None:
+def restart(child: Child, console: Console) -> None:
+    """Starts a child that exited again, at once the first time and then with a growing
+    pause (so a broken dependency does not spin the CPU); never blocks the watch loop."""
     now = time.monotonic()
-    child.restarts = [t for t in child.restarts if now - t < 60] + [now]
-    code = child.process.returncode if child.process else None
-    console.print(f"[yellow]{child.name} exited ({code}); restarting. See {child.log_path}[/yellow]")
-    # Back off when it keeps failing, so a broken dependency does not spin the CPU.
-    if len(child.restarts) > 1 and stop.wait(min(30, 2 ** (len(child.restarts) - 1))):
-        return
-    child.start()
+    if child.due is None:
+        child.restarts = [t for t in child.restarts if now - t < 60] + [now]
+        code = child.process.returncode if child.process else None
+        pause = min(30, 2 ** (len(child.restarts) - 1)) if len(child.restarts) > 1 else 0
+        console.print(f"[yellow]{child.name} exited ({code}); restarting in {pause} s. See {child.log_path}[/yellow]")
+        child.due = now + pause
+    if now >= child.due:
+        child.start()
+
+
+def keep_infrastructure(
+    settings: Settings, postgres: EmbeddedPostgres | None, kafka: EmbeddedKafka | None,
+    children: list[Child], console: Console,
+) -> None:
+    """Starts an embedded PostgreSQL or broker that died, like any other child."""
+    if postgres is not None and not postgres.alive():
+        console.print("[yellow]PostgreSQL stopped; starting it again on the same data[/yellow]")
+        log.warning("embedded PostgreSQL (pid %s) stopped; starting it again", postgres.pid())
+        try:
+            url = postgres.restart(timeout_s=20)
+        except Exception as error:  # tried again on the next round
+            console.print(f"[red]PostgreSQL did not start: {error}[/red]")
+            return
+        if url != settings.database_url:  # not expected: the socket directory is fixed
+            console.print(f"[yellow]PostgreSQL moved to {url}; restarting the components[/yellow]")
+            settings.database_url = url
+            for child in children:
+                child.env["VERKOSTO_DATABASE_URL"] = url
+            restart_all(children, COMPONENTS)
+        console.print("PostgreSQL is back")
+    if kafka is not None and not kafka.alive():
+        code = kafka.process.returncode if kafka.process is not None else None
+        console.print(f"[yellow]The broker exited ({code}); starting an empty one on the same port[/yellow]")
+        log.warning("embedded broker exited (%s); starting it again", code)
+        # Its clients go first: none of them may reach the new broker with the old one's
+        # group membership, producer id or offsets.
+        clients = stop_all(children, KAFKA_CLIENTS)
+        try:
+            kafka.restart()
+            ensure_topics(settings)
+        except Exception as error:  # all of it tried again on the next round
+            console.print(f"[red]The broker did not start: {error}[/red]")
+            kafka.stop()
+            return
+        finally:
+            for child in clients:
+                child.start()
+        console.print("The broker is back; the relay refills the events topic from the event store")
+
+
+def stop_all(children: list[Child], names: tuple[str, ...]) -> list[Child]:
+    chosen = [c for c in children if c.name in names]
+    for child in chosen:  # all asked at once: each stops within a few seconds
+        if child.alive():
+            child.process.terminate()  # type: ignore[union-attr]
+    for child in chosen:
+        child.stop()
+    return chosen
+
+
+def restart_all(children: list[Child], names: tuple[str, ...]) -> None:
+    for child in stop_all(children, names):
+        child.start()
 
 
 def show(console: Console, endpoints: dict[str, object], token: str, data_dir: Path) -> None:

@@ -42,7 +42,8 @@ def problem(response: Any, status: int, code: str) -> dict[str, Any]:
 
 def test_health_readiness_and_openapi(system: System) -> None:
     assert system.http.get("/healthz").json() == {"status": "ok"}
-    assert system.http.get("/readyz").json() == {"status": "ready"}
+    ready = system.http.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["checks"]["database"]["ok"] and ready["checks"]["broker"]["ok"]
     paths = system.http.get("/openapi.json").json()["paths"]
     assert {"/v1/partnerships", "/v1/partnerships/{partnership_id}/owners", "/v1/networks"} <= set(paths)
 

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench install clean chromium
+.PHONY: run test bench install clean chromium kafka
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,13 @@ run: $(STAMP)
 # The browser tests use the system Chromium; install it from Debian's packages if missing.
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+# Apache Kafka (KRaft) on the system's Java, its jars from Maven Central through
+# deploy/kafka/pom.xml into ~/.cache/verkosto (VERKOSTO_KAFKA_LIBS overrides); Java and
+# Maven come from Debian's packages if missing. See services/kafka_broker.py.
+kafka: $(STAMP)
+	@(command -v java >/dev/null && command -v mvn >/dev/null) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless maven)
+	$(BIN)/python -c 'from services.kafka_broker import kafka_libs; print(kafka_libs())'
 
 test: $(STAMP) chromium
 	$(BIN)/pytest

@@ -60,23 +60,38 @@ def admin(settings: Settings, wait_s: float = 30.0) -> KafkaAdminClient:
             time.sleep(0.2)
 
 
-def ensure_topics(settings: Settings) -> None:
-    """Creates the commands, events and dead-letter topics if they are missing."""
+def topic_configs(settings: Settings) -> dict[str, str]:
+    """Per-topic configuration of the topics we create: replicated topics need two
+    replicas in sync to acknowledge (acks=all), so a write survives one broker's loss."""
+    replication = settings.topic_replication
+    if replication <= 1:
+        return {}
+    insync = settings.topic_min_insync_replicas or min(2, replication)
+    return {"min.insync.replicas": str(insync)}
+
+
+def ensure_topics(settings: Settings) -> list[str]:
+    """Creates the commands, events and dead-letter topics if they are missing (existing
+    ones are left as they are); returns the names it created."""
     client = admin(settings)
+    created: list[str] = []
     try:
         existing = set(client.list_topics())
+        configs = topic_configs(settings)
         for name in (settings.commands_topic, settings.events_topic, settings.dlq_topic):
             if name in existing:
                 continue
             try:
                 client.create_topics(
-                    [NewTopic(name, settings.topic_partitions, settings.topic_replication)]
+                    [NewTopic(name, settings.topic_partitions, settings.topic_replication, topic_configs=configs)]
                 )
+                created.append(name)
                 log.info("created topic %s", name)
             except TopicAlreadyExistsError:
                 pass
     finally:
         client.close()
+    return created
 
 
 def topic_id(settings: Settings, topic: str) -> str:

@@ -1,4 +1,5 @@
-"""The `verkosto` command line: the composition root for every process."""
+"""The `verkosto` command line: one subcommand per task, each building what it needs
+through ``services.composition``."""
 
 from __future__ import annotations
 
@@ -11,21 +12,7 @@ import warnings
 from datetime import datetime
 from pathlib import Path
 
-from services.settings import Settings
-
-
-def settings_for(args: argparse.Namespace) -> Settings:
-    """Settings from the environment, else from a running system's endpoints.json."""
-    settings = Settings()
-    data_dir = getattr(args, "data_dir", None)
-    if data_dir is not None:
-        settings.data_dir = Path(data_dir)
-    endpoints = settings.data_dir / "endpoints.json"
-    if endpoints.exists() and args.command != "up":
-        found = json.loads(endpoints.read_text())
-        settings.database_url = settings.database_url or found["database_url"]
-        settings.kafka_bootstrap = settings.kafka_bootstrap or found["kafka_bootstrap"]
-    return settings
+from services.composition import settings_for
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -33,8 +20,12 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     settings = settings_for(args)
     if args.api_port is not None:
-        settings.api_port = args.api_port
-    return up(settings, demo=args.demo)
+        settings = settings.model_copy(update={"api_port": args.api_port})
+    if args.broker is not None:
+        settings = settings.model_copy(update={"embedded_broker": args.broker})
+    # Named (flag or VERKOSTO_EMBEDDED_BROKER): no quiet fallback if it cannot run.
+    strict = args.broker is not None or bool(os.environ.get("VERKOSTO_EMBEDDED_BROKER"))
+    return up(settings, demo=args.demo, strict_broker=strict)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -61,11 +52,25 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_topics(args: argparse.Namespace) -> int:
+    from services.bus import ensure_topics, topic_configs
+
+    settings = settings_for(args)
+    created = ensure_topics(settings)
+    configs = ", ".join(f"{k}={v}" for k, v in topic_configs(settings).items()) or "broker defaults"
+    for name in (settings.commands_topic, settings.events_topic, settings.dlq_topic):
+        state = "created" if name in created else "exists (left as it is)"
+        print(f"{name}: {state}")
+    print(f"new topics: {settings.topic_partitions} partitions, replication {settings.topic_replication}, {configs}")
+    return 0
+
+
 def cmd_rebuild(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from projections.catalog import all_projections, by_name
     from projections.rebuild import rebuild_sync
+    from services.replay import StoreHistory
 
     settings = settings_for(args)
     chosen = [by_name(args.name)] if args.name else all_projections()
@@ -77,7 +82,9 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
             def advance(reached: int, last: int, task: int = task) -> None:
                 progress.update(task, completed=reached, total=max(last, reached))
 
-            version, schema = rebuild_sync(settings.require_database_url(), settings.db_schema, projection, advance)
+            url = settings.require_database_url()
+            with StoreHistory(url, settings.db_schema) as history:
+                version, schema = rebuild_sync(url, settings.db_schema, projection, advance, source=history)
             progress.console.print(f"{projection.name}: version {version} is active ({schema})")
     return 0
 
@@ -86,7 +93,7 @@ def cmd_network_plan(args: argparse.Namespace) -> int:
     from datetime import UTC
 
     from domain.network_plan import network_plan, plan_markdown
-    from projections.insights import network_facts_all
+    from projections.queries.insights import network_facts_all
     from projections.registry import active_schema
     from services.db import connect
 
@@ -130,12 +137,22 @@ def cmd_status(args: argparse.Namespace) -> int:
     if "database" in errors:
         table.add_row("database", "", "", "", escape(errors["database"]))
     if "events" in health.checks:
-        table.add_row("events recorded", "" if "events" in errors else str(health.events), "", "",
-                      escape(errors.get("events", "")))
+        table.add_row(
+            "events recorded",
+            "" if "events" in errors else str(health.events),
+            "",
+            "",
+            escape(errors.get("events", "")),
+        )
     if "relay" in health.checks:
         ok = "relay" not in errors and "events" not in errors
-        table.add_row("relay → bus", str(health.relay_lag) if ok else "?",
-                      f"{health.relay_lag_seconds:.1f}" if ok else "?", "", escape(errors.get("relay", "")))
+        table.add_row(
+            "relay → bus",
+            str(health.relay_lag) if ok else "?",
+            f"{health.relay_lag_seconds:.1f}" if ok else "?",
+            "",
+            escape(errors.get("relay", "")),
+        )
     for name, figures in sorted(health.projections.items()):
         lag_error, parked_error = errors.get(f"projection:{name}"), errors.get(f"parked:{name}")
         behind = {p: lag for p, (lag, _) in figures.partitions.items() if lag}
@@ -145,16 +162,21 @@ def cmd_status(args: argparse.Namespace) -> int:
             "?" if lag_error else f"{figures.lag}{where}",
             "?" if lag_error else f"{figures.lag_seconds:.1f}",
             "?" if parked_error else str(figures.parked),
-            escape("; ".join(e for e in (lag_error, parked_error) if e)
-                   or (f"first parked: {figures.first_parked}" if figures.first_parked else "")),
+            escape(
+                "; ".join(e for e in (lag_error, parked_error) if e)
+                or (f"first parked: {figures.first_parked}" if figures.first_parked else "")
+            ),
         )
     Console(width=max(Console().width, 120)).print(table)
     if "commands" in health.checks and "commands" not in errors:
         accepted = sum(n for (_, outcome, _), n in health.commands.items() if outcome == "accepted")
-        rejected = {f"{source}:{reason}": n for (source, outcome, reason), n in health.commands.items()
-                    if outcome == "rejected"}
-        print(f"commands accepted: {accepted}; dead-lettered: {health.dead_lettered}; "
-              f"rejected by reason: {rejected or 'none'}")
+        rejected = {
+            f"{source}:{reason}": n for (source, outcome, reason), n in health.commands.items() if outcome == "rejected"
+        }
+        print(
+            f"commands accepted: {accepted}; dead-lettered: {health.dead_lettered}; "
+            f"rejected by reason: {rejected or 'none'}"
+        )
     if health.parked:
         print(f"{health.parked} event(s) parked: fix the cause, then `verkosto projections retry`")
     if errors:
@@ -182,6 +204,13 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--data-dir", dest="data_dir", default=argparse.SUPPRESS)
     up.add_argument("--api-port", type=int, help="0 picks a free port (default 8000)")
     up.add_argument("--demo", action="store_true", help="load the demo organisation into an empty system")
+    up.add_argument(
+        "--broker",
+        choices=["kafka", "tansu"],
+        default=None,
+        help="embedded broker when VERKOSTO_KAFKA_BOOTSTRAP is unset: kafka (durable, the "
+        "default; falls back to tansu without Java) or tansu (in memory only)",
+    )
     up.set_defaults(func=cmd_up)
 
     run = sub.add_parser("run", help="run one component in the foreground")
@@ -191,6 +220,10 @@ def parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="create or update the database schema")
     migrate.add_argument("--data-dir", dest="data_dir", default=argparse.SUPPRESS)
     migrate.set_defaults(func=cmd_migrate)
+
+    topics = sub.add_parser("topics", help="create the commands, events and dead-letter topics if missing")
+    topics.add_argument("--data-dir", dest="data_dir", default=argparse.SUPPRESS)
+    topics.set_defaults(func=cmd_topics)
 
     register_tokens(sub)
     projections = sub.add_parser("projections", help="manage read models")
@@ -216,8 +249,17 @@ def parser() -> argparse.ArgumentParser:
     export = audit_sub.add_parser("export", help="stream a search of the event store as JSON Lines or CSV")
     export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     export.add_argument("--output", required=True)
-    for name in ("actor", "type", "source", "aggregate-id", "aggregate-type", "occurred-from", "occurred-to",
-                 "recorded-from", "recorded-to"):
+    for name in (
+        "actor",
+        "type",
+        "source",
+        "aggregate-id",
+        "aggregate-type",
+        "occurred-from",
+        "occurred-to",
+        "recorded-from",
+        "recorded-to",
+    ):
         export.add_argument(f"--{name}")
     export.add_argument("--data-dir", dest="data_dir", default=argparse.SUPPRESS)
     keygen = audit_sub.add_parser("keygen", help="make an Ed25519 key pair for checkpoints")
@@ -255,7 +297,9 @@ class JsonLogs(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": self.formatTime(record), "level": record.levelname, "logger": record.name,
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
             "message": record.getMessage(),
         }
         for key in ("command_id", "actor", "code", "topic", "partition", "offset"):

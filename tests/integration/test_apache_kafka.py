@@ -26,50 +26,16 @@ from kafka.admin import KafkaAdminClient, NewTopic
 
 from domain.partnership import Partnership
 from services.application import Verkosto
-from services.ingest import CommandIngest
 from services.kafka_broker import ApacheKafka, ApacheKafkaCluster, KafkaUnavailable, kafka_libs
 from services.relay import Relay
 from services.settings import Settings
-from tests.kafka_helpers import command, consume, produce
+from tests.kafka_helpers import RunningIngest, command, consume, contact, opened, produce
 
 TIMINGS: dict[str, float] = {}
-PARTNER = {"name": "Acme Oy", "kind": "organisation", "roles": ["customer"]}
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
-
-
-def opened(pid: uuid.UUID) -> dict[str, object]:
-    return {"type": "partnership_opened", "partnership_id": str(pid), "partner": PARTNER,
-            "owner_unit": "research", "steward": "alice"}
-
-
-def contact(pid: uuid.UUID) -> dict[str, object]:
-    return {"type": "contact_logged", "partnership_id": str(pid), "channel": "email",
-            "direction": "outbound", "participants": ["alice"]}
-
-
-class Running:
-    """The command ingest in a thread, as in production (as in test_ingest.py)."""
-
-    def __init__(self, app: Verkosto, settings: Settings) -> None:
-        self.ingest = CommandIngest(app, settings)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.ingest.run, args=(self.stop,))
-        self.thread.start()
-
-    def until(self, condition: Any, timeout_s: float = 45.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not condition():
-            assert time.monotonic() < deadline, "the ingest did not get there in time"
-            assert self.thread.is_alive(), "the ingest died"
-            time.sleep(0.1)
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(30)
-        self.ingest.close()
 
 
 def _gone(pid: int | None) -> bool:
@@ -88,8 +54,7 @@ def _report_timings() -> Iterator[None]:
     """Prints what the module measured (seen with ``-s``); nothing is asserted on it."""
     yield
     if TIMINGS:
-        print("\nApache Kafka timings (s, MiB, counts):", {k: round(v, 1) for k, v in TIMINGS.items()},
-              file=sys.stderr)
+        print("\nApache Kafka timings (s, MiB, counts):", {k: round(v, 1) for k, v in TIMINGS.items()}, file=sys.stderr)
 
 
 @pytest.fixture(scope="module")
@@ -162,21 +127,34 @@ def test_ingest_and_relay_run_against_apache_kafka(kafka_app: Verkosto, kafka_se
     ensure_topics(kafka_settings)  # again: existing topics are left alone
     admin = KafkaAdminClient(bootstrap_servers=kafka_settings.kafka_bootstrap)
     try:
-        described = {t["name"]: t for t in admin.describe_topics(
-            [kafka_settings.commands_topic, kafka_settings.events_topic, kafka_settings.dlq_topic])}
+        described = {
+            t["name"]: t
+            for t in admin.describe_topics(
+                [kafka_settings.commands_topic, kafka_settings.events_topic, kafka_settings.dlq_topic]
+            )
+        }
     finally:
         admin.close()
     assert {name: len(t["partitions"]) for name, t in described.items()} == {
-        kafka_settings.commands_topic: 3, kafka_settings.events_topic: 3, kafka_settings.dlq_topic: 3}
+        kafka_settings.commands_topic: 3,
+        kafka_settings.events_topic: 3,
+        kafka_settings.dlq_topic: 3,
+    }
 
     first, second = uuid.uuid4(), uuid.uuid4()
-    produce(kafka_settings, [
-        command(opened(first)), command(contact(first)), command(contact(first)),
-        command(opened(second)), command(contact(second)),
-        (b"junk", b"{not json"),
-    ])
+    produce(
+        kafka_settings,
+        [
+            command(opened(first)),
+            command(contact(first)),
+            command(contact(first)),
+            command(opened(second)),
+            command(contact(second)),
+            (b"junk", b"{not json"),
+        ],
+    )
     started = time.monotonic()
-    ingest = Running(kafka_app, kafka_settings)
+    ingest = RunningIngest(kafka_app, kafka_settings)
     try:
         ingest.until(lambda: ingest.ingest.recorded + ingest.ingest.dead_lettered >= 6, timeout_s=60)
     finally:
@@ -214,8 +192,9 @@ def _create(bootstrap: str, topic: str, partitions: int, replicas: int, **config
 
 def _read_all(bootstrap: str, topic: str, timeout_s: float = 60.0) -> list[Any]:
     """Every record of ``topic``, from the beginning up to the end offsets seen first."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                             auto_offset_reset="earliest")
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     try:
         deadline = time.monotonic() + timeout_s
         partitions = consumer.partitions_for_topic(topic) or set()
@@ -275,8 +254,13 @@ class _SteadyProducer:
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.producer = KafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
-            request_timeout_ms=10_000, delivery_timeout_ms=90_000, max_block_ms=60_000,
+            bootstrap_servers=bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            request_timeout_ms=10_000,
+            delivery_timeout_ms=90_000,
+            max_block_ms=60_000,
         )
         self.topic = topic
         self.sent: list[tuple[bytes, Any]] = []
@@ -308,15 +292,12 @@ class _SteadyProducer:
         return acknowledged, failed
 
 
-def test_a_three_node_cluster_loses_no_acknowledged_message_when_a_leader_dies(
-    libs: Path, tmp_path: Path
-) -> None:
+def test_a_three_node_cluster_loses_no_acknowledged_message_when_a_leader_dies(libs: Path, tmp_path: Path) -> None:
     cluster = ApacheKafkaCluster(tmp_path / "cluster", 3, libs=libs)
     started = time.monotonic()
     cluster.start()
     TIMINGS["3-node cluster start"] = time.monotonic() - started
-    TIMINGS["3-node cluster RSS MiB (sum)"] = sum(
-        (n.memory_rss_bytes() or 0) for n in cluster.nodes.values()) / 2**20
+    TIMINGS["3-node cluster RSS MiB (sum)"] = sum((n.memory_rss_bytes() or 0) for n in cluster.nodes.values()) / 2**20
     pids = [n.pid for n in cluster.nodes.values()]
     try:
         topic = "replicated"
@@ -373,8 +354,9 @@ def test_two_sessions_fetch_the_jars_once(libs: Path, tmp_path: Path) -> None:
         f"print('LIBS', kafka_libs(Path({str(target)!r})))"
     )
     root = Path(__file__).resolve().parents[2]
-    runs = [subprocess.Popen([sys.executable, "-c", code], cwd=root, stdout=subprocess.PIPE, text=True)
-            for _ in range(2)]
+    runs = [
+        subprocess.Popen([sys.executable, "-c", code], cwd=root, stdout=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     outputs = [run.communicate(timeout=300)[0] for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs
     assert sum(out.count("fetching Apache Kafka") for out in outputs) == 1, outputs

@@ -6,8 +6,9 @@ and a stored event can never silently gain or lose a field.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate
@@ -15,7 +16,6 @@ from pydantic import BaseModel, ConfigDict
 
 from domain.errors import AggregateEnded, OccurredBeforeStart, OccurredInFuture, VersionConflict
 from domain.values import EventMeta
-
 
 # Reporting systems' clocks drift; beyond this, "occurred after we recorded it" is an error.
 CLOCK_SKEW_ALLOWANCE = timedelta(minutes=5)
@@ -32,6 +32,9 @@ def check_not_in_future(meta: EventMeta) -> None:
 class DomainEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # The event's name in the contract (what the bus, history and projections call it).
+    type: ClassVar[str]
+
     originator_id: UUID
     originator_version: int
     # eventsourcing's own timestamp; Aggregate sets it to meta.recorded_at, so the domain
@@ -40,7 +43,26 @@ class DomainEvent(BaseModel):
     meta: EventMeta
 
 
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def records(event_class: type[DomainEvent], command: str | None = None) -> Callable[[Command], Command]:
+    """Marks an aggregate method as the command that records ``event_class``. Its
+    parameters (all but ``meta``, ``expected_version`` and ``id``) are the command's
+    fields, typed with what the contract accepts; the contract derives its command from
+    them, named ``command`` or after the method (``log_contact``: ``LogContact``)."""
+
+    def mark(method: Command) -> Command:
+        method.__records__ = event_class  # type: ignore[attr-defined]
+        method.__command__ = command  # type: ignore[attr-defined]
+        return method
+
+    return mark
+
+
 class Aggregate(BaseAggregate[UUID]):
+    kind: ClassVar[str]  # the aggregate's name in the contract
+
     @staticmethod
     def create_id(*_: Any, **__: Any) -> UUID:
         return uuid4()
@@ -68,6 +90,7 @@ class Aggregate(BaseAggregate[UUID]):
         if isinstance(meta, EventMeta):
             kwargs.setdefault("timestamp", meta.recorded_at)
         return super()._create(event_class, id=id, **kwargs)
+
     ended: bool = False
 
     def check_version(self, expected: int | None) -> None:

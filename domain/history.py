@@ -10,7 +10,7 @@ from typing import Any
 from domain.base import DomainEvent
 from domain.network import Network
 from domain.partnership import Partnership
-from domain.values import Stage
+from domain.values import Role, Stage
 
 
 def known(events: Sequence[DomainEvent], as_of: datetime, known_at: datetime) -> list[DomainEvent]:
@@ -27,11 +27,20 @@ def partnership_then(events: Sequence[DomainEvent], as_of: datetime, known_at: d
     for event in known(events, as_of, known_at):
         if isinstance(event, Partnership.Opened):
             view = {
-                "partner": event.partner.model_dump(mode="json"), "owner_unit": event.owner_unit,
-                "steward": event.steward, "stage": Stage.ANALYSE.value, "stage_since": event.meta.occurred_at,
-                "segment": None, "contacts": 0, "last_contact_at": None, "interest_signals": 0,
-                "joint_activities": 0, "last_outcome": None, "started_at": event.meta.occurred_at,
-                "ended": False, "events_known": 0,
+                "partner": event.partner.model_dump(mode="json"),
+                "owner_unit": event.owner_unit,
+                "steward": event.steward,
+                "stage": Stage.ANALYSE.value,
+                "stage_since": event.meta.occurred_at,
+                "segment": None,
+                "contacts": 0,
+                "last_contact_at": None,
+                "interest_signals": 0,
+                "joint_activities": 0,
+                "last_outcome": None,
+                "started_at": event.meta.occurred_at,
+                "ended": False,
+                "events_known": 0,
             }
         if view is None:
             continue
@@ -53,6 +62,8 @@ def _apply(view: dict[str, Any], event: DomainEvent) -> None:
         view["last_outcome"] = event.outcome
     elif isinstance(event, Partnership.Segmented):
         view["segment"] = event.segment.model_dump(mode="json")
+    elif isinstance(event, Partnership.RolesChanged):
+        view["partner"] = {**view["partner"], "roles": [Role(r).value for r in event.roles]}
     elif isinstance(event, Partnership.OwnershipTransferred):
         view["owner_unit"], view["steward"] = event.owner_unit, event.steward
     elif isinstance(event, Partnership.StageChanged):
@@ -66,10 +77,18 @@ def network_then(events: Sequence[DomainEvent], as_of: datetime, known_at: datet
     for event in known(events, as_of, known_at):
         if isinstance(event, Network.Joined):
             view = {
-                "name": event.name, "purposes": [p.value for p in event.purposes], "role": event.role.value,
-                "activity": event.activity.value, "best_before": event.best_before, "members": [],
-                "effort_hours": 0.0, "last_outcome": None, "started_at": event.meta.occurred_at,
-                "left_reason": None, "ended": False, "events_known": 0,
+                "name": event.name,
+                "purposes": [p.value for p in event.purposes],
+                "role": event.role.value,
+                "activity": event.activity.value,
+                "best_before": event.best_before,
+                "members": [],
+                "effort_hours": 0.0,
+                "last_outcome": None,
+                "started_at": event.meta.occurred_at,
+                "left_reason": None,
+                "ended": False,
+                "events_known": 0,
             }
         if view is None:
             continue

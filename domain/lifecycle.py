@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from domain.values import Importance, Stage, geometric_mean
+from domain.values import Importance, Stage, geometric_mean, quality_jumps
 
 
 @dataclass(frozen=True)
@@ -74,26 +74,25 @@ def wind_down_reasons(facts: PartnershipFacts, as_of: datetime, t: LifecycleThre
     if ours >= t.min_effort_hours and outcomes:
         per_hour = geometric_mean(outcomes) / ours
         if per_hour < t.min_outcome_per_hour:
-            reasons.append(f"low_efficiency: outcome {geometric_mean(outcomes):.3g} for {ours:.0f} h "
-                           f"in {t.window_days} days ({per_hour:.3g}/h)")
+            reasons.append(
+                f"low_efficiency: outcome {geometric_mean(outcomes):.3g} for {ours:.0f} h "
+                f"in {t.window_days} days ({per_hour:.3g}/h)"
+            )
     # Multiplied, not divided: no zero to guard, and "exactly three times" stays exact.
     if ours + theirs >= t.min_effort_hours:
         if ours >= t.unfair_ratio * theirs or theirs >= t.unfair_ratio * ours:
             reasons.append(f"unfair: we put in {ours:.0f} h, they {theirs:.0f} h")
-    jumps = sum(
-        1 for a, b in zip(outcomes, outcomes[1:], strict=False)
-        if max(a, b) / min(a, b) >= t.mismatch_factor
-    )
+    jumps = quality_jumps(outcomes, t.mismatch_factor)
     if jumps:
         reasons.append(f"ambition_mismatch: evaluations jumped {jumps} time(s) by ×{t.mismatch_factor:g} or more")
     return reasons
 
 
-def rising_reasons(facts: PartnershipFacts, trust_now: float | None, trust_before: float | None,
-                   t: LifecycleThresholds) -> list[str]:
+def rising_reasons(
+    facts: PartnershipFacts, trust_now: float | None, trust_before: float | None, t: LifecycleThresholds
+) -> list[str]:
     reasons = []
-    if facts.segment_now and facts.segment_future and \
-            facts.segment_future.rank > facts.segment_now.rank:
+    if facts.segment_now and facts.segment_future and facts.segment_future.rank > facts.segment_now.rank:
         reasons.append(f"future importance {facts.segment_future.value} above current {facts.segment_now.value}")
     # Trust is stored to six decimals; compare at that grain so 0.35 - 0.30 counts as 0.05.
     if trust_now is not None and trust_before is not None and round(trust_now - trust_before, 6) >= t.trend_rise:
@@ -106,8 +105,9 @@ def days_quiet(facts: PartnershipFacts, as_of: datetime) -> float:
     return (as_of - since).total_seconds() / 86400
 
 
-def handover_reasons(facts: PartnershipFacts, very_high_by_steward: Mapping[str, int],
-                     t: LifecycleThresholds) -> list[str]:
+def handover_reasons(
+    facts: PartnershipFacts, very_high_by_steward: Mapping[str, int], t: LifecycleThresholds
+) -> list[str]:
     reasons = []
     left = facts.steward_left_at
     if left is not None and (facts.last_contact_at is None or facts.last_contact_at < left):
@@ -115,7 +115,9 @@ def handover_reasons(facts: PartnershipFacts, very_high_by_steward: Mapping[str,
         reasons.append(f"steward left on {left.date().isoformat()}; no contact since")
     held = very_high_by_steward.get(facts.steward, 0)
     if held > t.max_very_high_per_steward:
-        reasons.append(f"{facts.steward} looks after {held} '++' partnerships (more than {t.max_very_high_per_steward})")
+        reasons.append(
+            f"{facts.steward} looks after {held} '++' partnerships (more than {t.max_very_high_per_steward})"
+        )
     return reasons
 
 

@@ -8,11 +8,13 @@ Everything here is pure and deterministic: time comes only from the facts and an
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from domain.values import NetworkActivity, NetworkPurpose
+from domain.timeline import check_aware
+from domain.values import NetworkActivity, NetworkPurpose, geometric_mean
 
 Activity = Literal["active", "passive", "dormant", "left"]
 Recommendation = Literal["keep", "activate", "park", "leave", "left"]
@@ -46,19 +48,11 @@ class PlanThresholds:
     ambition_jumps_to_leave: int = 2
     # A passive network is worth activating when it can bring in something we cannot get
     # alone, and its last evaluation showed it delivers (excellent).
-    activation_purposes: frozenset[str] = frozenset(
-        {NetworkPurpose.FUNDING.value, NetworkPurpose.SHARED_GOAL.value}
-    )
+    activation_purposes: frozenset[str] = frozenset({NetworkPurpose.FUNDING.value, NetworkPurpose.SHARED_GOAL.value})
     activate_min_last_outcome: float = 10.0
 
 
 THRESHOLDS = PlanThresholds()
-
-
-def check_aware(label: str, moment: datetime) -> None:
-    # Naive and aware datetimes cannot be compared; catch the mistake where it is made.
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{label} must be timezone-aware, got {moment.isoformat()}")
 
 
 @dataclass(frozen=True)
@@ -91,7 +85,7 @@ class NetworkFacts:
         if self.activity not in {a.value for a in NetworkActivity}:
             raise ValueError(f"activity must be active or passive, got {self.activity!r}")
         for label, moment in self._moments():
-            check_aware(label, moment)
+            check_aware(moment, label)
         if any(hours < 0 or not math.isfinite(hours) for _, hours in self.contributions):
             raise ValueError("effort hours must be finite and not negative")
         if any(outcome <= 0 or not math.isfinite(outcome) for _, outcome in self.evaluations):
@@ -151,7 +145,7 @@ class Measures:
 
 
 def measure(facts: NetworkFacts, as_of: datetime, thresholds: PlanThresholds) -> Measures:
-    check_aware("as_of", as_of)
+    check_aware(as_of, "as_of")
     if facts.joined_at > as_of:
         raise ValueError(f"{facts.name!r} was joined after {as_of.isoformat()}")
     window_start = as_of - timedelta(days=thresholds.window_days)
@@ -164,7 +158,7 @@ def measure(facts: NetworkFacts, as_of: datetime, thresholds: PlanThresholds) ->
     # Sorting by (time, outcome) keeps the order deterministic when two share a moment.
     evaluated = sorted((at, outcome) for at, outcome in facts.evaluations if at <= as_of)
     window_outcomes = tuple(outcome for at, outcome in evaluated if in_window(at))
-    outcome = geometric_mean(window_outcomes)
+    outcome = window_outcome(window_outcomes)
     efficiency = None
     if outcome is not None and effort > 0:
         efficiency = round(outcome / effort, DECIMALS)
@@ -184,11 +178,12 @@ def measure(facts: NetworkFacts, as_of: datetime, thresholds: PlanThresholds) ->
     )
 
 
-def geometric_mean(outcomes: tuple[float, ...]) -> float | None:
+def window_outcome(outcomes: Sequence[float]) -> float | None:
+    """The network's outcome over a window: the geometric mean of its evaluations there,
+    to ``DECIMALS`` places, or None when it was not evaluated."""
     if not outcomes:
         return None
-    mean_log = math.fsum(math.log10(o) for o in outcomes) / len(outcomes)
-    return round(10**mean_log, DECIMALS)
+    return round(geometric_mean(outcomes), DECIMALS)
 
 
 def best_before_status(

@@ -19,10 +19,10 @@ from domain.network_health import (
     NetworkHealth,
     PlanThresholds,
     Recommendation,
-    check_aware,
     measure,
 )
-from domain.values import LeaveReason, NetworkPurpose
+from domain.timeline import check_aware
+from domain.values import LeaveReason, NetworkPurpose, quality_jumps
 
 __all__ = [
     "THRESHOLDS",
@@ -73,16 +73,7 @@ def check_best_before_passed(facts: NetworkFacts, m: Measures, t: PlanThresholds
     return Verdict(
         "leave",
         LeaveReason.BEST_BEFORE_PASSED.value,
-        f"Its best-before date {facts.best_before.isoformat()} has passed: "
-        "its task is done or it has fallen behind.",
-    )
-
-
-def quality_jumps(outcomes: Sequence[float], factor: float) -> int:
-    """How often consecutive evaluations differ by at least ``factor`` either way."""
-    # Compared as ratios with a tolerance, so float noise in 10 / 0.1 cannot hide a jump.
-    return sum(
-        1 for a, b in zip(outcomes, outcomes[1:]) if max(a, b) / min(a, b) >= factor * (1 - 1e-9)
+        f"Its best-before date {facts.best_before.isoformat()} has passed: its task is done or it has fallen behind.",
     )
 
 
@@ -118,9 +109,7 @@ def check_low_efficiency(facts: NetworkFacts, m: Measures, t: PlanThresholds) ->
     )
     if NetworkPurpose.MANDATED.value in facts.purposes:
         return Verdict("park", None, f"{cost}, but it is mandated: stay and spend less.")
-    return Verdict(
-        "leave", LeaveReason.LOW_EFFICIENCY.value, f"{cost}: it takes too much time for what it gives."
-    )
+    return Verdict("leave", LeaveReason.LOW_EFFICIENCY.value, f"{cost}: it takes too much time for what it gives.")
 
 
 # 5. Passive and dormant networks are built in advance. One that serves funding or a
@@ -173,9 +162,7 @@ def check_keep(facts: NetworkFacts, m: Measures, t: PlanThresholds) -> Verdict |
     if m.outcome is None:
         return Verdict("keep", None, "It is active and nothing argues for a change.")
     per_hour = f", {_number(m.efficiency)} per hour" if m.efficiency is not None else ""
-    return Verdict(
-        "keep", None, f"It is active and worth its effort (outcome {_number(m.outcome)}{per_hour})."
-    )
+    return Verdict("keep", None, f"It is active and worth its effort (outcome {_number(m.outcome)}{per_hour}).")
 
 
 RULES: tuple[Rule, ...] = (
@@ -190,9 +177,7 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def assess(
-    facts: NetworkFacts, as_of: datetime, thresholds: PlanThresholds = THRESHOLDS
-) -> NetworkHealth:
+def assess(facts: NetworkFacts, as_of: datetime, thresholds: PlanThresholds = THRESHOLDS) -> NetworkHealth:
     """One network's health and recommendation, seeing only what had happened by ``as_of``.
 
     Raises ValueError for a naive ``as_of`` or a network joined after ``as_of``.
@@ -224,7 +209,7 @@ def network_plan(
     facts: Iterable[NetworkFacts], as_of: datetime, thresholds: PlanThresholds = THRESHOLDS
 ) -> list[NetworkHealth]:
     """Every network we had joined by ``as_of``: leave first, then activate, park, keep, left."""
-    check_aware("as_of", as_of)
+    check_aware(as_of, "as_of")
     # A network joined later did not exist for us yet, so a past plan leaves it out.
     joined = (f for f in facts if f.joined_at <= as_of)
     return sorted((assess(f, as_of, thresholds) for f in joined), key=plan_key)
@@ -240,8 +225,7 @@ SECTIONS: tuple[tuple[Recommendation, str], ...] = (
     ("left", "Left"),
 )
 TABLE_HEADER = (
-    "| Network | Purposes | Role | Activity | Effort h (12 m) | Outcome | Efficiency "
-    "| Best before | Recommendation |"
+    "| Network | Purposes | Role | Activity | Effort h (12 m) | Outcome | Efficiency | Best before | Recommendation |"
 )
 
 
@@ -265,8 +249,15 @@ def _table_row(h: NetworkHealth) -> str:
             best_before += f" ({h.best_before_status})"
     recommendation = h.recommendation + (f" ({h.reason})" if h.reason else "")
     cells = (
-        h.name, ", ".join(h.purposes) or "–", h.role, h.activity, _number(h.effort_hours),
-        _number(h.outcome), _number(h.efficiency), best_before, recommendation,
+        h.name,
+        ", ".join(h.purposes) or "–",
+        h.role,
+        h.activity,
+        _number(h.effort_hours),
+        _number(h.outcome),
+        _number(h.efficiency),
+        best_before,
+        recommendation,
     )
     return "| " + " | ".join(_cell(c) for c in cells) + " |"
 
@@ -276,14 +267,10 @@ def _section_item(h: NetworkHealth) -> str:
     return f"- **{_cell(h.name)}**{reason}: {_cell(h.explanation)}"
 
 
-def plan_markdown(
-    healths: Sequence[NetworkHealth], as_of: datetime, title: str = "Network plan"
-) -> str:
+def plan_markdown(healths: Sequence[NetworkHealth], as_of: datetime, title: str = "Network plan") -> str:
     """The plan as a Markdown document; the same healths give the same text in any order."""
     ordered = sorted(healths, key=plan_key)
-    counts = ", ".join(
-        f"{r} {sum(h.recommendation == r for h in ordered)}" for r, _ in SECTIONS
-    )
+    counts = ", ".join(f"{r} {sum(h.recommendation == r for h in ordered)}" for r, _ in SECTIONS)
     lines = [
         f"# {title} — as of {as_of.date().isoformat()}",
         "",

@@ -1,31 +1,47 @@
 """The partnership: our relationship with one partner, the main aggregate.
 
-Public methods are commands: they check the rules, then trigger a past-tense event.
-The ``@event`` methods only change state, because they also run when the aggregate is
-rebuilt from history, where yesterday's events must load even if today's rules differ.
+Each event is declared once, here, as a class nested on the aggregate: its contract name
+(``type``), its stored fields (``Personal`` marks what is sealed per data subject) and
+``apply``, the state change. ``apply`` also runs when the aggregate is rebuilt from
+history, where yesterday's events must load even if today's rules differ, so it never
+checks anything. Public methods are the commands: they check the rules, then trigger an
+event; ``@records`` names the event each one records, which is all the contract, the
+handlers, publication and sealing need to know (see ``contract/``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar
 from uuid import UUID
 
-from eventsourcing.domain import event
-
-from domain.base import Aggregate, check_not_in_future
+from domain.base import Aggregate, check_not_in_future, records
 from domain.errors import InvalidOutcomeFactor, NothingChanged, StageOutOfOrder
 from domain.stages import check_transition
+from domain.timeline import in_force_at
 from domain.values import (
     OUTCOME_FACTOR_VALUES,
     ActivityKind,
     Channel,
     Direction,
     EventMeta,
+    Factors,
+    FreeText,
+    Hours,
     Importance,
+    Minutes,
+    Name,
+    Participants,
     Partner,
+    PersonName,
+    ReasonCode,
+    Role,
+    Roles,
     Segment,
     Stage,
+    Strength,
     Tenure,
+    Text,
     TransferReason,
     later,
     outcome_of,
@@ -33,34 +49,126 @@ from domain.values import (
 
 
 class Partnership(Aggregate):
-    @event("Opened")
-    def __init__(self, partner: Partner, owner_unit: str, steward: str, meta: EventMeta) -> None:
-        self.partner = partner
-        self.tenures = [Tenure(owner_unit=owner_unit, steward=steward, since=meta.occurred_at)]
-        self.started_at = meta.occurred_at
-        self.stage = Stage.ANALYSE
-        self.stage_since = meta.occurred_at
-        self.segment: Segment | None = None
-        self.contacts = 0
-        self.last_contact_at: datetime | None = None
-        self.interest_signals = 0
-        self.joint_activities = 0
-        self.last_outcome: float | None = None
-        self.ended = False
+    kind: ClassVar[str] = "partnership"
 
-    @classmethod
-    def open(
-        cls,
-        partner: Partner,
-        owner_unit: str,
-        steward: str,
-        meta: EventMeta,
-        id: UUID | None = None,  # noqa: A002  (integrators may choose the id up front)
-    ) -> Partnership:
-        check_not_in_future(meta)
-        return cls._create(
-            cls.Opened, id=id, partner=partner, owner_unit=owner_unit, steward=steward, meta=meta
-        )
+    # Events ---------------------------------------------------------------------------
+
+    class Opened(Aggregate.Created):
+        type: ClassVar[str] = "partnership_opened"
+        partner: Partner
+        owner_unit: str
+        steward: PersonName
+
+        def apply(self, p: Partnership) -> None:
+            p.partner = self.partner
+            p.tenures = [Tenure(owner_unit=self.owner_unit, steward=self.steward, since=self.meta.occurred_at)]
+            p.started_at = self.meta.occurred_at
+            p.stage = Stage.ANALYSE
+            p.stage_since = self.meta.occurred_at
+            p.segment = None
+            p.contacts = 0
+            p.last_contact_at = None
+            p.interest_signals = 0
+            p.joint_activities = 0
+            p.last_outcome = None
+            p.ended = False
+
+    class ContactLogged(Aggregate.Event):
+        type: ClassVar[str] = "contact_logged"
+        channel: Channel
+        direction: Direction
+        participants: tuple[PersonName, ...]
+        effort_minutes: int | None = None
+        summary: FreeText | None = None
+
+        def apply(self, p: Partnership) -> None:
+            p.contacts += 1
+            p.last_contact_at = later(p.last_contact_at, self.meta.occurred_at)
+
+    class InterestSignalled(Aggregate.Event):
+        type: ClassVar[str] = "interest_signalled"
+        direction: Direction
+        strength: int
+        evidence: FreeText | None = None
+
+        def apply(self, p: Partnership) -> None:
+            p.interest_signals += 1
+
+    class JointActivityRecorded(Aggregate.Event):
+        type: ClassVar[str] = "joint_activity_recorded"
+        kind: ActivityKind
+        title: FreeText
+        our_effort_hours: float
+        their_effort_hours: float
+        outcome: FreeText | None = None
+
+        def apply(self, p: Partnership) -> None:
+            p.joint_activities += 1
+
+    class Evaluated(Aggregate.Event):
+        type: ClassVar[str] = "evaluated"
+        factors: dict[str, float]
+        outcome: float  # derived: the product of the factors
+        note: FreeText | None = None
+
+        def apply(self, p: Partnership) -> None:
+            p.last_outcome = self.outcome
+
+    class Segmented(Aggregate.Event):
+        type: ClassVar[str] = "segmented"
+        segment: Segment
+        rationale: FreeText | None = None
+
+        def apply(self, p: Partnership) -> None:
+            p.segment = self.segment
+
+    class RolesChanged(Aggregate.Event):
+        """The roles the partner plays for us changed (a user became a funder, say)."""
+
+        type: ClassVar[str] = "roles_changed"
+        roles: tuple[Role, ...]
+
+        def apply(self, p: Partnership) -> None:
+            p.partner = p.partner.model_copy(update={"roles": tuple(Role(r) for r in self.roles)})
+
+    class OwnershipTransferred(Aggregate.Event):
+        type: ClassVar[str] = "ownership_transferred"
+        owner_unit: str
+        steward: PersonName
+        reason: TransferReason
+
+        def apply(self, p: Partnership) -> None:
+            tenure = Tenure(owner_unit=self.owner_unit, steward=self.steward, since=self.meta.occurred_at)
+            # Stable sort: of two transfers taking effect at the same moment, the later wins.
+            p.tenures = sorted([*p.tenures, tenure], key=lambda t: t.since)
+
+    class StageChanged(Aggregate.Event):
+        type: ClassVar[str] = "stage_changed"
+        previous: Stage  # derived: the stage it left
+        stage: Stage
+        reason: str
+        note: FreeText | None = None
+
+        def apply(self, p: Partnership) -> None:
+            p.stage = self.stage
+            p.stage_since = self.meta.occurred_at
+            p.ended = self.stage == Stage.ENDED
+
+    if TYPE_CHECKING:  # the state, set by the events' apply (declared for the type checker only:
+        # eventsourcing would turn class annotations into constructor fields)
+        partner: Partner
+        tenures: list[Tenure]
+        stage: Stage
+        stage_since: datetime
+        segment: Segment | None
+        contacts: int
+        last_contact_at: datetime | None
+        interest_signals: int
+        joint_activities: int
+        last_outcome: float | None
+
+    def __init__(self) -> None:
+        """Nothing to do: ``Opened.apply`` sets the state, when opened and on replay."""
 
     @property
     def owner_unit(self) -> str:
@@ -72,86 +180,143 @@ class Partnership(Aggregate):
 
     def owner_at(self, moment: datetime) -> Tenure | None:
         """Who owned the partnership at ``moment`` (valid time), as far as we know now."""
-        current = None
-        for tenure in self.tenures:
-            if tenure.since > moment:
-                break
-            current = tenure
-        return current
+        return in_force_at(self.tenures, moment, key=lambda tenure: tenure.since)
 
     # Commands -------------------------------------------------------------------------
 
+    @classmethod
+    @records(Opened, command="OpenPartnership")
+    def open(
+        cls,
+        partner: Partner,
+        owner_unit: Name,
+        steward: Name,
+        meta: EventMeta,
+        id: UUID | None = None,  # noqa: A002  (integrators may choose the id up front)
+    ) -> Partnership:
+        check_not_in_future(meta)
+        return cls._create(  # type: ignore[no-any-return]
+            cls.Opened, id=id, partner=partner, owner_unit=owner_unit, steward=steward, meta=meta
+        )
+
+    @records(ContactLogged)
     def log_contact(
         self,
         channel: Channel,
         direction: Direction,
-        participants: tuple[str, ...],
+        participants: Participants,
         meta: EventMeta,
-        effort_minutes: int | None = None,
-        summary: str | None = None,
+        effort_minutes: Minutes | None = None,
+        summary: Text | None = None,
         expected_version: int | None = None,
     ) -> None:
         self.check_can_record(meta, expected_version)
-        self._contact_logged(channel, direction, participants, effort_minutes, summary, meta)
+        self.trigger_event(
+            self.ContactLogged,
+            channel=channel,
+            direction=direction,
+            participants=participants,
+            effort_minutes=effort_minutes,
+            summary=summary,
+            meta=meta,
+        )
 
+    @records(InterestSignalled)
     def signal_interest(
         self,
         direction: Direction,
-        strength: int,
+        strength: Strength,
         meta: EventMeta,
-        evidence: str | None = None,
+        evidence: Text | None = None,
         expected_version: int | None = None,
     ) -> None:
         self.check_can_record(meta, expected_version)
-        self._interest_signalled(direction, strength, evidence, meta)
+        self.trigger_event(self.InterestSignalled, direction=direction, strength=strength, evidence=evidence, meta=meta)
 
+    @records(JointActivityRecorded)
     def record_joint_activity(
         self,
         kind: ActivityKind,
-        title: str,
-        our_effort_hours: float,
-        their_effort_hours: float,
+        title: Name,
+        our_effort_hours: Hours,
+        their_effort_hours: Hours,
         meta: EventMeta,
-        outcome: str | None = None,
+        outcome: Text | None = None,
         expected_version: int | None = None,
     ) -> None:
         self.check_can_record(meta, expected_version)
-        self._joint_activity_recorded(
-            kind, title, our_effort_hours, their_effort_hours, outcome, meta
+        self.trigger_event(
+            self.JointActivityRecorded,
+            kind=kind,
+            title=title,
+            our_effort_hours=our_effort_hours,
+            their_effort_hours=their_effort_hours,
+            outcome=outcome,
+            meta=meta,
         )
 
+    @records(Evaluated)
     def evaluate(
         self,
-        factors: dict[str, float],
+        factors: Factors,
         meta: EventMeta,
-        note: str | None = None,
+        note: Text | None = None,
         expected_version: int | None = None,
     ) -> None:
         self.check_can_record(meta, expected_version)
         check_outcome_factors(factors)
-        self._evaluated(factors, outcome_of(factors), note, meta)
+        self.trigger_event(self.Evaluated, factors=dict(factors), outcome=outcome_of(factors), note=note, meta=meta)
 
+    @records(Segmented, command="Segment")
     def segment_as(
         self,
         now: Importance,
         future: Importance,
         meta: EventMeta,
-        rationale: str | None = None,
+        rationale: Text | None = None,
         expected_version: int | None = None,
     ) -> None:
         # Segmenting is a guess that must stay revisable, so re-segmenting is always allowed.
         self.check_can_record(meta, expected_version)
-        self._segmented(Segment(now=now, future=future), rationale, meta)
+        self.trigger_event(self.Segmented, segment=Segment(now=now, future=future), rationale=rationale, meta=meta)
 
+    @records(RolesChanged)
+    def change_roles(self, roles: Roles, meta: EventMeta, expected_version: int | None = None) -> None:
+        self.check_can_record(meta, expected_version)
+        if set(roles) == set(self.partner.roles):
+            raise NothingChanged("the partner already plays exactly these roles", roles=[Role(r).value for r in roles])
+        self.trigger_event(self.RolesChanged, roles=tuple(roles), meta=meta)
+
+    @records(OwnershipTransferred)
     def transfer_ownership(
         self,
-        owner_unit: str,
-        steward: str,
+        owner_unit: Name,
+        steward: Name,
         reason: TransferReason,
         meta: EventMeta,
         expected_version: int | None = None,
     ) -> None:
         self.check_can_record(meta, expected_version)
+        self.check_changes_owner(owner_unit, steward, meta)
+        self.trigger_event(self.OwnershipTransferred, owner_unit=owner_unit, steward=steward, reason=reason, meta=meta)
+
+    @records(StageChanged)
+    def change_stage(
+        self,
+        stage: Stage,
+        reason: ReasonCode,
+        meta: EventMeta,
+        note: Text | None = None,
+        expected_version: int | None = None,
+    ) -> None:
+        self.check_can_record(meta, expected_version)
+        self.check_not_before_current_stage(meta)
+        check_transition(self.stage, stage)
+        self.trigger_event(self.StageChanged, previous=self.stage, stage=stage, reason=reason, note=note, meta=meta)
+
+    # Rules ----------------------------------------------------------------------------
+
+    def check_changes_owner(self, owner_unit: str, steward: str, meta: EventMeta) -> None:
         # A transfer may be back-dated: compare with whoever owned it at that moment.
         then = self.owner_at(meta.occurred_at)
         if then is not None and (owner_unit, steward) == (then.owner_unit, then.steward):
@@ -160,20 +325,6 @@ class Partnership(Aggregate):
                 owner_unit=owner_unit,
                 steward=steward,
             )
-        self._ownership_transferred(owner_unit, steward, reason, meta)
-
-    def change_stage(
-        self,
-        stage: Stage,
-        reason: str,
-        meta: EventMeta,
-        note: str | None = None,
-        expected_version: int | None = None,
-    ) -> None:
-        self.check_can_record(meta, expected_version)
-        self.check_not_before_current_stage(meta)
-        check_transition(self.stage, stage)
-        self._stage_changed(self.stage, stage, reason, note, meta)
 
     def check_not_before_current_stage(self, meta: EventMeta) -> None:
         # Stage history is a sequence in valid time: a move cannot take effect before the
@@ -184,65 +335,6 @@ class Partnership(Aggregate):
                 f"a move at {meta.occurred_at.isoformat()} would precede it",
                 stage=self.stage.value,
             )
-
-    # Events ---------------------------------------------------------------------------
-
-    @event("ContactLogged")
-    def _contact_logged(
-        self,
-        channel: Channel,
-        direction: Direction,
-        participants: tuple[str, ...],
-        effort_minutes: int | None,
-        summary: str | None,
-        meta: EventMeta,
-    ) -> None:
-        self.contacts += 1
-        self.last_contact_at = later(self.last_contact_at, meta.occurred_at)
-
-    @event("InterestSignalled")
-    def _interest_signalled(
-        self, direction: Direction, strength: int, evidence: str | None, meta: EventMeta
-    ) -> None:
-        self.interest_signals += 1
-
-    @event("JointActivityRecorded")
-    def _joint_activity_recorded(
-        self,
-        kind: ActivityKind,
-        title: str,
-        our_effort_hours: float,
-        their_effort_hours: float,
-        outcome: str | None,
-        meta: EventMeta,
-    ) -> None:
-        self.joint_activities += 1
-
-    @event("Evaluated")
-    def _evaluated(
-        self, factors: dict[str, float], outcome: float, note: str | None, meta: EventMeta
-    ) -> None:
-        self.last_outcome = outcome
-
-    @event("Segmented")
-    def _segmented(self, segment: Segment, rationale: str | None, meta: EventMeta) -> None:
-        self.segment = segment
-
-    @event("OwnershipTransferred")
-    def _ownership_transferred(
-        self, owner_unit: str, steward: str, reason: TransferReason, meta: EventMeta
-    ) -> None:
-        tenure = Tenure(owner_unit=owner_unit, steward=steward, since=meta.occurred_at)
-        # Stable sort: of two transfers taking effect at the same moment, the later wins.
-        self.tenures = sorted([*self.tenures, tenure], key=lambda t: t.since)
-
-    @event("StageChanged")
-    def _stage_changed(
-        self, previous: Stage, stage: Stage, reason: str, note: str | None, meta: EventMeta
-    ) -> None:
-        self.stage = stage
-        self.stage_since = meta.occurred_at
-        self.ended = stage == Stage.ENDED
 
 
 def check_outcome_factors(factors: dict[str, float]) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from domain.timeline import in_force_at
 from domain.values import Importance
 
 
@@ -32,12 +33,7 @@ class Move:
 
 def segment_at(history: Sequence[Segmentation], moment: datetime) -> Segmentation | None:
     """The segmentation in force at ``moment``; ``history`` in valid-time order."""
-    current = None
-    for segmentation in history:
-        if segmentation.at > moment:
-            break
-        current = segmentation
-    return current
+    return in_force_at(history, moment, key=lambda segmentation: segmentation.at)
 
 
 def _last_before(history: Sequence[Segmentation], moment: datetime) -> Segmentation | None:
@@ -62,7 +58,7 @@ def quarters(start: datetime, end: datetime) -> list[tuple[str, datetime, dateti
     moment of next)."""
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     year, quarter = start.year, (start.month - 1) // 3
-    result = []
+    result: list[tuple[str, datetime, datetime]] = []
     while True:
         begin = datetime(year, quarter * 3 + 1, 1, tzinfo=UTC)
         if begin > end:

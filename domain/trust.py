@@ -11,7 +11,6 @@ rounded, so replaying the same history gives byte-identical rows. The formulas a
 reasons for each parameter are in docs/trust-model.md.
 """
 
-
 from __future__ import annotations
 
 import math
@@ -19,11 +18,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
 
+from domain.timeline import check_aware
 from domain.trust_params import PARAMETERS, TRUST_MODEL_VERSION, TrustParameters
 from domain.trust_types import (
     Happening,
     Phase,
-    check_aware,
     TrustPoint,
     TrustState,
     days_between,
@@ -35,8 +34,19 @@ from domain.trust_types import (
 )
 
 __all__ = [
-    "PARAMETERS", "TRUST_MODEL_VERSION", "Happening", "TrustParameters", "TrustPoint",
-    "TrustState", "age_cap", "decay", "initial", "phase_of", "point", "step", "trajectory",
+    "PARAMETERS",
+    "TRUST_MODEL_VERSION",
+    "Happening",
+    "TrustParameters",
+    "TrustPoint",
+    "TrustState",
+    "age_cap",
+    "decay",
+    "initial",
+    "phase_of",
+    "point",
+    "step",
+    "trajectory",
 ]
 
 # The fold ------------------------------------------------------------------------------
@@ -47,8 +57,15 @@ def initial(opened: Happening, params: TrustParameters = PARAMETERS) -> TrustSta
         raise ValueError(f"a trust trajectory starts with 'opened', not {opened.kind!r}")
     at = utc(opened.at)
     return TrustState(
-        opened_at=at, as_of=at, inbound_interest=0.0, outbound_interest=0.0, org_trust=0.0,
-        personal_trust=0.0, familiarity=0.0, attention=0.0, last_contact_at=None,
+        opened_at=at,
+        as_of=at,
+        inbound_interest=0.0,
+        outbound_interest=0.0,
+        org_trust=0.0,
+        personal_trust=0.0,
+        familiarity=0.0,
+        attention=0.0,
+        last_contact_at=None,
         last_joint_activity_at=None,
     )
 
@@ -76,9 +93,7 @@ def decay(state: TrustState, until: datetime, params: TrustParameters = PARAMETE
     )
 
 
-def step(
-    state: TrustState, happening: Happening, params: TrustParameters = PARAMETERS
-) -> TrustState:
+def step(state: TrustState, happening: Happening, params: TrustParameters = PARAMETERS) -> TrustState:
     state = decay(state, happening.at, params)
     # A back-dated happening is applied now, weighed by how much of it would be left by
     # now; as_of stays the latest moment seen. (Rebuilding in time order is exact.)
@@ -86,9 +101,7 @@ def step(
     return rounded(_APPLY[happening.kind](state, happening, late_days, params), params)
 
 
-def point(
-    state: TrustState, moved_by: tuple[str, ...], params: TrustParameters = PARAMETERS
-) -> TrustPoint:
+def point(state: TrustState, moved_by: tuple[str, ...], params: TrustParameters = PARAMETERS) -> TrustPoint:
     inbound = round(state.inbound_interest, params.decimals)
     outbound = round(state.outbound_interest, params.decimals)
     mutual = min(inbound, outbound)
@@ -205,9 +218,7 @@ def _evaluation(state: TrustState, h: Happening, late: float, p: TrustParameters
     return state
 
 
-def _steward_changed(
-    state: TrustState, h: Happening, late: float, p: TrustParameters
-) -> TrustState:
+def _steward_changed(state: TrustState, h: Happening, late: float, p: TrustParameters) -> TrustState:
     return replace(state, personal_trust=0.0)  # the successor builds it again
 
 
@@ -246,5 +257,3 @@ def _built_together(state: TrustState, h: Happening, gain: float, p: TrustParame
 def _headroom(state: TrustState, at: datetime, p: TrustParameters) -> float:
     total = state.familiarity + state.org_trust + state.personal_trust
     return max(0.0, age_cap(state.opened_at, at, p) - total)
-
-

@@ -63,33 +63,44 @@ class TrustParameters:
 
     def _rules(self) -> list[tuple[str, bool]]:
         fractions = (
-            self.interest_gain_per_strength, self.contact_interest_gain,
-            self.familiarity_ceiling, self.familiarity_gain, self.joint_activity_gain,
-            self.good_outcome_gain_per_decade, self.poor_outcome_loss_per_decade,
-            self.org_share, self.trust_threshold, self.commitment_trust_threshold,
+            self.interest_gain_per_strength,
+            self.contact_interest_gain,
+            self.familiarity_ceiling,
+            self.familiarity_gain,
+            self.joint_activity_gain,
+            self.good_outcome_gain_per_decade,
+            self.poor_outcome_loss_per_decade,
+            self.org_share,
+            self.trust_threshold,
+            self.commitment_trust_threshold,
             self.commitment_interest_threshold,
         )
         durations = (
-            self.attention_half_life_days, self.interest_half_life_days,
-            self.trust_half_life_days, self.maturity_days, self.joint_effort_scale_hours,
+            self.attention_half_life_days,
+            self.interest_half_life_days,
+            self.trust_half_life_days,
+            self.maturity_days,
+            self.joint_effort_scale_hours,
         )
         return [
             ("a version string is required", bool(self.version)),
-            ("gains, shares and thresholds must lie in [0, 1]",
-             all(0 <= f <= 1 for f in fractions)),
+            ("gains, shares and thresholds must lie in [0, 1]", all(0 <= f <= 1 for f in fractions)),
             ("durations must be positive", all(d > 0 for d in durations)),
-            ("a joint activity can gain at most 1",
-             self.joint_activity_gain + self.joint_effort_gain <= 1),
+            ("a joint activity can gain at most 1", self.joint_activity_gain + self.joint_effort_gain <= 1),
             # The model's promises, kept here so no parameter change can quietly break them.
-            ("trust must fade at least 10x slower than attention and interest",
-             self.trust_half_life_days
-             >= 10 * max(self.attention_half_life_days, self.interest_half_life_days)),
-            ("a contact must be weaker evidence of interest than a signal",
-             self.contact_interest_gain < self.interest_gain_per_strength),
-            ("contacts alone must not reach the trust phase",
-             self.familiarity_ceiling < self.trust_threshold),
-            ("the trust phase must come before commitment",
-             0 < self.trust_threshold <= self.commitment_trust_threshold),
+            (
+                "trust must fade at least 10x slower than attention and interest",
+                self.trust_half_life_days >= 10 * max(self.attention_half_life_days, self.interest_half_life_days),
+            ),
+            (
+                "a contact must be weaker evidence of interest than a signal",
+                self.contact_interest_gain < self.interest_gain_per_strength,
+            ),
+            ("contacts alone must not reach the trust phase", self.familiarity_ceiling < self.trust_threshold),
+            (
+                "the trust phase must come before commitment",
+                0 < self.trust_threshold <= self.commitment_trust_threshold,
+            ),
             ("rounding needs 1..12 decimals", 1 <= self.decimals <= 12),
         ]
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from domain.timeline import check_aware
+
 if TYPE_CHECKING:
     from domain.trust_params import TrustParameters
 
@@ -114,7 +116,6 @@ class TrustPoint:
         return {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)}
 
 
-
 # Small helpers -------------------------------------------------------------------------
 
 
@@ -132,11 +133,7 @@ def days_between(start: datetime, end: datetime) -> float:
 
 
 def rounded(state: TrustState, params: TrustParameters) -> TrustState:
-    numbers = {
-        f.name: round(getattr(state, f.name), params.decimals)
-        for f in fields(state)
-        if f.name not in _TIMES
-    }
+    numbers = {f.name: round(getattr(state, f.name), params.decimals) for f in fields(state) if f.name not in _TIMES}
     return replace(state, **numbers)
 
 
@@ -148,11 +145,6 @@ def later(a: datetime | None, b: datetime) -> datetime:
 def utc(moment: datetime) -> datetime:
     # One offset everywhere, so the same instant always serialises to the same string.
     return moment.astimezone(UTC)
-
-
-def check_aware(moment: datetime, name: str) -> None:
-    if not isinstance(moment, datetime) or moment.utcoffset() is None:
-        raise ValueError(f"{name} must be a timezone-aware datetime, not {moment!r}")
 
 
 def parse_time(text: str, name: str) -> datetime:
@@ -167,4 +159,3 @@ def to_json_value(value: Any) -> Any:
     if isinstance(value, tuple):
         return list(value)
     return value
-

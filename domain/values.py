@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, Strict
 
 
 def check_storable(text: str) -> str:
@@ -30,8 +31,32 @@ def printable(text: str) -> str:
     return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-Storable = AfterValidator(check_storable)
-Name = Annotated[str, Field(min_length=1, max_length=200), Storable]
+@dataclass(frozen=True)
+class Personal:
+    """Marks a stored field as personal data, sealed with its data subject's key.
+
+    ``person``: the field names a person, who is their own subject (``person:<name>``);
+    ``aggregate``: free text about the aggregate, whose subject it is (``partnership:<id>``
+    or ``network:<id>``). ``only_for_persons``: only when the partner is a person."""
+
+    subject: Literal["person", "aggregate"]
+    only_for_persons: bool = False
+
+
+# Stored fields: lenient, since yesterday's events must load whatever today's rules are.
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+PersonName = Annotated[str, Personal("person")]
+FreeText = Annotated[str, Personal("aggregate")]
+
+# What a command may carry: the contract validates commands with these (strict numbers).
+Text = Annotated[str, Field(max_length=4000)]
+Factor = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+Factors = Annotated[dict[Name, Factor], Field(min_length=1, max_length=20)]
+Hours = Annotated[float, Strict(), Field(ge=0, le=100_000, allow_inf_nan=False)]
+Minutes = Annotated[int, Strict(), Field(ge=0, le=100_000)]
+Strength = Annotated[int, Strict(), Field(ge=1, le=3)]
+Participants = Annotated[tuple[Name, ...], Field(min_length=1, max_length=50)]
+ReasonCode = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9_.-]+$")]
 
 
 class Value(BaseModel):
@@ -119,6 +144,9 @@ class NetworkPurpose(StrEnum):
     NEW_PERSPECTIVES = "new_perspectives"
 
 
+Purposes = Annotated[tuple[NetworkPurpose, ...], Field(min_length=1)]
+
+
 class NetworkRole(StrEnum):
     LEADER = "leader"
     MEMBER = "member"
@@ -139,17 +167,20 @@ class LeaveReason(StrEnum):
     OTHER = "other"
 
 
-class Partner(Value):
-    name: Name
-    kind: PartnerKind
-    roles: tuple[Role, ...] = Field(min_length=1)
+def _distinct(roles: tuple[Role, ...]) -> tuple[Role, ...]:
+    if len(set(roles)) != len(roles):
+        raise ValueError("roles must not repeat")
+    return roles
 
-    @field_validator("roles")
-    @classmethod
-    def _roles_are_distinct(cls, roles: tuple[Role, ...]) -> tuple[Role, ...]:
-        if len(set(roles)) != len(roles):
-            raise ValueError("roles must not repeat")
-        return roles
+
+# A partner plays one role or several (a user may also develop the product with us).
+Roles = Annotated[tuple[Role, ...], Field(min_length=1), AfterValidator(_distinct)]
+
+
+class Partner(Value):
+    name: Annotated[Name, Personal("aggregate", only_for_persons=True)]
+    kind: PartnerKind
+    roles: Roles
 
 
 class Segment(Value):
@@ -166,8 +197,25 @@ OUTCOME_FACTOR_VALUES = (0.1, 1.0, 10.0)
 
 
 def geometric_mean(values: Sequence[float]) -> float:
-    # Outcomes multiply on a log scale (0.1, 1, 10), so their average is geometric.
-    return math.exp(sum(math.log(v) for v in values) / len(values))
+    """The geometric mean of positive numbers (at least one), unrounded.
+
+    Outcomes multiply on a log scale (0.1, 1, 10), so their average is geometric. Taken in
+    base ten with an exact sum, so a mean of powers of ten is that power exactly."""
+    if not values:
+        raise ValueError("the geometric mean of nothing is undefined")
+    return float(10 ** (math.fsum(math.log10(v) for v in values) / len(values)))
+
+
+# Relative: a ratio within this of the factor is a jump (float noise in 1 / 0.01).
+JUMP_TOLERANCE = 1e-9
+
+
+def quality_jumps(outcomes: Sequence[float], factor: float) -> int:
+    """How often consecutive outcomes (in time order) differ by at least ``factor`` either
+    way. Compared as ratios with a tolerance, so float noise cannot hide a jump: an
+    unrounded 0.1 * 0.1 is 0.010000000000000002, and 1 over it is just under 100."""
+    threshold = factor * (1 - JUMP_TOLERANCE)
+    return sum(1 for a, b in zip(outcomes, outcomes[1:], strict=False) if max(a, b) / min(a, b) >= threshold)
 
 
 def outcome_of(factors: dict[str, float]) -> float:
@@ -193,9 +241,9 @@ class EventMeta(Value):
     occurred_at: AwareDatetime
     recorded_at: AwareDatetime
     actor: Name
-    on_behalf_of: Name | None = None
+    on_behalf_of: Annotated[Name, Personal("person")] | None = None
     source: Literal["api", "kafka"]
-    command_id: Annotated[str, Storable] | None = None
+    command_id: str | None = None
 
 
 def later(a: datetime | None, b: datetime) -> datetime:

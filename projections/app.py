@@ -9,23 +9,34 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import faust
 import psycopg
 
+from contract.events import SCHEMA
 from projections.catalog import all_projections
 from projections.tracking import Delivered, Tracker
-from services.published import SCHEMA
-from services.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-_REQUIRED = {"schema": str, "position": int, "event_id": str, "aggregate_type": str,
-             "aggregate_id": str, "version": int, "type": str, "occurred_at": str,
-             "recorded_at": str, "actor": str, "data": dict}
+_REQUIRED = {
+    "schema": str,
+    "position": int,
+    "event_id": str,
+    "aggregate_type": str,
+    "aggregate_id": str,
+    "version": int,
+    "type": str,
+    "occurred_at": str,
+    "recorded_at": str,
+    "actor": str,
+    "data": dict,
+}
 
 
 def decode(value: bytes | None) -> dict[str, Any] | None:
@@ -53,27 +64,47 @@ def broker_urls(bootstrap: str) -> list[str]:
     return [f"kafka://{server.strip()}" for server in bootstrap.split(",") if server.strip()]
 
 
-def create_app(settings: Settings) -> faust.App:
+@dataclass(frozen=True)
+class ProjectorConfig:
+    """What the projector needs to know, given by the composition root (services/)."""
+
+    group: str
+    bootstrap: str
+    events_topic: str
+    database_url: str
+    db_schema: str
+    data_dir: Path
+    batch_size: int
+    batch_within_s: float
+    # Consumer-group timeouts in seconds; None leaves the client's own default.
+    session_timeout_s: float | None = None
+    heartbeat_interval_s: float | None = None
+    max_poll_interval_s: float | None = None
+
+
+def create_app(config: ProjectorConfig) -> faust.App:
+    timeouts = {
+        "broker_session_timeout": config.session_timeout_s,
+        "broker_heartbeat_interval": config.heartbeat_interval_s,
+        "broker_max_poll_interval": config.max_poll_interval_s,
+        "broker_rebalance_timeout": config.session_timeout_s,
+    }
     app = faust.App(
-        settings.projector_group,
-        broker=broker_urls(settings.require_kafka_bootstrap()),
+        config.group,
+        broker=broker_urls(config.bootstrap),
         value_serializer="raw",
         key_serializer="raw",
-        # Group timeouts near 10 s: see Settings.kafka_session_timeout_ms.
-        broker_session_timeout=settings.kafka_session_timeout_ms / 1000,
-        broker_heartbeat_interval=settings.kafka_heartbeat_interval_ms / 1000,
-        broker_max_poll_interval=settings.kafka_max_poll_interval_ms / 1000,
-        broker_rebalance_timeout=settings.kafka_session_timeout_ms / 1000,
         consumer_auto_offset_reset="earliest",
         topic_disable_leader=True,
         web_enabled=False,
         store="memory://",
-        datadir=str(settings.data_dir / "projector"),
+        datadir=str(config.data_dir / "projector"),
+        **{name: value for name, value in timeouts.items() if value is not None},
     )
-    events = app.topic(settings.events_topic, value_type=bytes, value_serializer="raw", key_serializer="raw")
-    tracker = Tracker(settings.db_schema)
+    events = app.topic(config.events_topic, value_type=bytes, value_serializer="raw", key_serializer="raw")
+    tracker = Tracker(config.db_schema)
     projections = all_projections()
-    database_url = settings.require_database_url()
+    database_url = config.database_url
     state: dict[str, Any] = {"conn": None}
 
     async def connection() -> psycopg.AsyncConnection[Any]:
@@ -102,9 +133,7 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.agent(events)
     async def project_events(stream: faust.Stream) -> None:
-        async for batch in stream.take_events(
-            settings.projector_batch_size, within=settings.projector_batch_within_s
-        ):
+        async for batch in stream.take_events(config.batch_size, within=config.batch_within_s):
             delivered = []
             for event in batch:
                 body = decode(event.value)

@@ -8,26 +8,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-Fold = Callable[[dict[str, Any] | None, dict[str, Any]], dict[str, Any] | None]
+from contract.events import Published
+from domain.base import DomainEvent
 
-
-def utc(moment: str) -> str:
-    """ISO text in UTC: offsets differ between senders, so compare normalised text only."""
-    return datetime.fromisoformat(moment).astimezone(UTC).isoformat()
+Fold = Callable[[dict[str, Any] | None, Published], dict[str, Any] | None]
 
 
 class DocumentProjection:
     table = "documents"
 
-    def __init__(self, name: str, types: frozenset[str], fold: Fold) -> None:
+    def __init__(self, name: str, types: tuple[type[DomainEvent], ...], fold: Fold) -> None:
         self.name = name
-        self.types = types  # the event types that change the document; others are skipped
+        self.types = types  # the event classes that change the document; others are skipped
         self.fold = fold
         self.tables = (self.table,)
         self.ddl = f"""
@@ -38,11 +35,11 @@ class DocumentProjection:
         );
         """
 
-    async def apply(self, cur: psycopg.AsyncCursor[Any], rm: sql.Identifier, events: list[dict[str, Any]]) -> None:
-        mine = [e for e in events if e["type"] in self.types]
+    async def apply(self, cur: psycopg.AsyncCursor[Any], rm: sql.Identifier, events: list[Published]) -> None:
+        mine = [p for p in events if isinstance(p.event, self.types)]
         if not mine:
             return
-        ids = list({e["aggregate_id"] for e in mine})
+        ids = list({p.aggregate_id for p in mine})
         await cur.execute(
             sql.SQL("SELECT aggregate_id::text, doc FROM {}.{} WHERE aggregate_id = ANY(%s::uuid[])").format(
                 rm, sql.Identifier(self.table)
@@ -51,10 +48,10 @@ class DocumentProjection:
         )
         docs: dict[str, dict[str, Any] | None] = {row[0]: row[1] for row in await cur.fetchall()}
         positions: dict[str, int] = {}
-        for event in mine:
-            key = event["aggregate_id"]
-            docs[key] = self.fold(docs.get(key), event)
-            positions[key] = event["position"]
+        for published in mine:
+            key = published.aggregate_id
+            docs[key] = self.fold(docs.get(key), published)
+            positions[key] = published.position
         changed = [key for key in positions if docs.get(key) is not None]
         if not changed:
             return
@@ -73,13 +70,3 @@ class DocumentProjection:
 
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-def read_documents(conn: psycopg.Connection[Any], rm: sql.Identifier, table: str = "documents") -> dict[str, dict[str, Any]]:
-    with conn.cursor() as cur:
-        rows = cur.execute(
-            sql.SQL("SELECT aggregate_id::text AS id, doc FROM {}.{} ORDER BY aggregate_id").format(
-                rm, sql.Identifier(table)
-            )
-        ).fetchall()
-    return {(r["id"] if isinstance(r, dict) else r[0]): (r["doc"] if isinstance(r, dict) else r[1]) for r in rows}

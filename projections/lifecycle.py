@@ -5,56 +5,66 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from contract.events import Published
 from domain.lifecycle import Activity, PartnershipFacts
-from domain.values import Importance, Stage
-from projections.documents import DocumentProjection, utc
+from domain.partnership import Partnership
+from domain.timeline import in_force_at
+from domain.values import Importance, Stage, TransferReason
+from projections.documents import DocumentProjection
+
+P = Partnership
+PARTNERSHIP_TYPES = (
+    P.Opened,
+    P.ContactLogged,
+    P.JointActivityRecorded,
+    P.Evaluated,
+    P.Segmented,
+    P.OwnershipTransferred,
+    P.StageChanged,
+)
 
 
-PARTNERSHIP_TYPES = frozenset({
-    "partnership_opened", "contact_logged", "joint_activity_recorded", "evaluated", "segmented",
-    "ownership_transferred", "stage_changed",
-})
-
-
-def fold_partnership(doc: dict[str, Any] | None, event: dict[str, Any]) -> dict[str, Any] | None:
+def fold_partnership(doc: dict[str, Any] | None, published: Published) -> dict[str, Any] | None:
     """Keeps every fact with its valid time, so the flags can be asked about any date."""
-    kind, data, at = event["type"], event["data"], utc(event["occurred_at"])
-    if kind == "partnership_opened":
+    event, at = published.event, published.occurred_at
+    if isinstance(event, P.Opened):
         return {
-            "partner_name": data["partner"]["name"], "partner_kind": data["partner"]["kind"],
-            "opened_at": at, "tenures": [[at, data["owner_unit"], data["steward"]]],
-            "transitions": [], "contacts_at": [], "segments": [],
-            "activities": [], "evaluations": [], "stewards_left_at": [],
+            "partner_name": event.partner.name,
+            "partner_kind": event.partner.kind.value,
+            "opened_at": at,
+            "tenures": [[at, event.owner_unit, event.steward]],
+            "transitions": [],
+            "contacts_at": [],
+            "segments": [],
+            "activities": [],
+            "evaluations": [],
+            "stewards_left_at": [],
         }
     if doc is None:
         return None  # events of a partnership opened before this read model existed
-    if kind == "contact_logged":
+    if isinstance(event, P.ContactLogged):
         doc["contacts_at"] = sorted([*doc["contacts_at"], at])
-    elif kind == "joint_activity_recorded":
-        doc["activities"].append([at, data["our_effort_hours"], data["their_effort_hours"]])
-    elif kind == "evaluated":
-        doc["evaluations"].append([at, data["outcome"]])
-    elif kind == "segmented":
-        entry = [at, data["segment"]["now"], data["segment"]["future"]]
+    elif isinstance(event, P.JointActivityRecorded):
+        doc["activities"].append([at, event.our_effort_hours, event.their_effort_hours])
+    elif isinstance(event, P.Evaluated):
+        doc["evaluations"].append([at, event.outcome])
+    elif isinstance(event, P.Segmented):
+        entry = [at, event.segment.now.value, event.segment.future.value]
         doc["segments"] = sorted([*doc["segments"], entry], key=lambda s: s[0])
-    elif kind == "ownership_transferred":
-        doc["tenures"] = sorted([*doc["tenures"], [at, data["owner_unit"], data["steward"]]], key=lambda t: t[0])
-        if data["reason"] == "steward_left":
+    elif isinstance(event, P.OwnershipTransferred):
+        doc["tenures"] = sorted([*doc["tenures"], [at, event.owner_unit, event.steward]], key=lambda t: t[0])
+        if event.reason == TransferReason.STEWARD_LEFT:
             doc["stewards_left_at"] = sorted([*doc["stewards_left_at"], at])
-    elif kind == "stage_changed":
+    elif isinstance(event, P.StageChanged):
         # The domain keeps stage moves in valid-time order, so appending keeps them sorted.
-        doc["transitions"].append([at, data["previous"], data["stage"], data["reason"]])
+        doc["transitions"].append([at, event.previous.value, event.stage.value, event.reason])
     return doc
 
 
 def _last(items: list[Any], moment: str) -> Any:
-    """The last item (sorted by valid time, first field) in force at ``moment``."""
-    found = None
-    for item in items:
-        if (item[0] if isinstance(item, list) else item) > moment:
-            break
-        found = item
-    return found
+    """The last item (sorted by valid time: a list's first field, or the ISO string
+    itself) in force at ``moment``."""
+    return in_force_at(items, moment, key=lambda item: item[0] if isinstance(item, list) else item)
 
 
 def facts_of(partnership_id: str, doc: dict[str, Any], as_of: datetime) -> PartnershipFacts:
@@ -67,7 +77,9 @@ def facts_of(partnership_id: str, doc: dict[str, Any], as_of: datetime) -> Partn
     contact = _last(doc["contacts_at"], moment)
     left = _last(doc["stewards_left_at"], moment)
     return PartnershipFacts(
-        partnership_id=partnership_id, partner_name=doc["partner_name"], owner_unit=owner_unit,
+        partnership_id=partnership_id,
+        partner_name=doc["partner_name"],
+        owner_unit=owner_unit,
         steward=steward,
         stage=Stage(transition[2]) if transition else Stage.ANALYSE,
         stage_since=when(transition[0] if transition else doc["opened_at"]),

@@ -5,42 +5,60 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from projections.documents import DocumentProjection, utc
+from contract.events import Published
+from domain.network import Network
+from projections.documents import DocumentProjection
+
+N = Network
+NETWORK_TYPES = (
+    N.Joined,
+    N.MemberAdded,
+    N.MemberRemoved,
+    N.Activated,
+    N.Parked,
+    N.ContributionLogged,
+    N.Evaluated,
+    N.Left,
+)
 
 
-NETWORK_TYPES = frozenset({
-    "network_joined", "member_added", "member_removed", "network_activated", "network_parked",
-    "network_contribution_logged", "network_evaluated", "network_left",
-})
-
-
-def fold_network(doc: dict[str, Any] | None, event: dict[str, Any]) -> dict[str, Any] | None:
-    kind, data, at = event["type"], event["data"], utc(event["occurred_at"])
-    if kind == "network_joined":
+def fold_network(doc: dict[str, Any] | None, published: Published) -> dict[str, Any] | None:
+    event, at = published.event, published.occurred_at
+    if isinstance(event, N.Joined):
         return {
-            "name": data["name"], "purposes": data["purposes"], "role": data["role"],
-            "activity": data["activity"], "joined_at": at, "best_before": data["best_before"],
-            "left_at": None, "left_reason": None, "members": [], "contributions": [],
-            "evaluations": [], "activations": [], "parkings": [], "last_event_at": at,
+            "name": event.name,
+            "purposes": [p.value for p in event.purposes],
+            "role": event.role.value,
+            "activity": event.activity.value,
+            "joined_at": at,
+            "best_before": event.best_before.isoformat() if event.best_before else None,
+            "left_at": None,
+            "left_reason": None,
+            "members": [],
+            "contributions": [],
+            "evaluations": [],
+            "activations": [],
+            "parkings": [],
+            "last_event_at": at,
         }
     if doc is None:
         return None
-    if kind == "member_added":
-        doc["members"] = sorted({*doc["members"], data["partnership_id"]})
-    elif kind == "member_removed":
-        doc["members"] = [m for m in doc["members"] if m != data["partnership_id"]]
-    elif kind == "network_activated":
+    if isinstance(event, N.MemberAdded):
+        doc["members"] = sorted({*doc["members"], str(event.partnership_id)})
+    elif isinstance(event, N.MemberRemoved):
+        doc["members"] = [m for m in doc["members"] if m != str(event.partnership_id)]
+    elif isinstance(event, N.Activated):
         doc["activity"] = "active"
-        doc["activations"].append([at, data["need"]])
-    elif kind == "network_parked":
+        doc["activations"].append([at, event.need])
+    elif isinstance(event, N.Parked):
         doc["activity"] = "passive"
         doc["parkings"].append(at)
-    elif kind == "network_contribution_logged":
-        doc["contributions"].append([at, data["our_effort_hours"]])
-    elif kind == "network_evaluated":
-        doc["evaluations"].append([at, data["outcome"]])
-    elif kind == "network_left":
-        doc["left_at"], doc["left_reason"] = at, data["reason"]
+    elif isinstance(event, N.ContributionLogged):
+        doc["contributions"].append([at, event.our_effort_hours])
+    elif isinstance(event, N.Evaluated):
+        doc["evaluations"].append([at, event.outcome])
+    elif isinstance(event, N.Left):
+        doc["left_at"], doc["left_reason"] = at, event.reason.value
     doc["last_event_at"] = max(doc["last_event_at"], at)
     return doc
 
@@ -50,10 +68,15 @@ def network_facts(network_id: str, doc: dict[str, Any]) -> Any:
 
     when = datetime.fromisoformat
     return NetworkFacts(
-        network_id=network_id, name=doc["name"], purposes=tuple(doc["purposes"]), role=doc["role"],
-        activity=doc["activity"], joined_at=when(doc["joined_at"]),
+        network_id=network_id,
+        name=doc["name"],
+        purposes=tuple(doc["purposes"]),
+        role=doc["role"],
+        activity=doc["activity"],
+        joined_at=when(doc["joined_at"]),
         best_before=date.fromisoformat(doc["best_before"]) if doc["best_before"] else None,
-        left_at=when(doc["left_at"]) if doc["left_at"] else None, left_reason=doc["left_reason"],
+        left_at=when(doc["left_at"]) if doc["left_at"] else None,
+        left_reason=doc["left_reason"],
         members=len(doc["members"]),
         contributions=tuple((when(a), h) for a, h in doc["contributions"]),
         evaluations=tuple((when(a), o) for a, o in doc["evaluations"]),

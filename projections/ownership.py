@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
+
+from contract.events import Published
+from domain.partnership import Partnership
 
 
 class OwnershipProjection:
@@ -33,17 +32,21 @@ class OwnershipProjection:
     CREATE INDEX IF NOT EXISTS tenures_steward ON {rm}.tenures (steward, valid_from);
     """
 
-    async def apply(
-        self, cur: psycopg.AsyncCursor[Any], rm: sql.Identifier, events: list[dict[str, Any]]
-    ) -> None:
+    async def apply(self, cur: psycopg.AsyncCursor[Any], rm: sql.Identifier, events: list[Published]) -> None:
         rows = [
             (
-                e["aggregate_id"], e["version"], e["occurred_at"], e["recorded_at"],
-                e["data"]["owner_unit"], e["data"]["steward"],
-                e["data"].get("reason", "opened"), e["actor"], e["position"],
+                p.aggregate_id,
+                p.version,
+                p.event.meta.occurred_at,
+                p.event.meta.recorded_at,
+                p.event.owner_unit,
+                p.event.steward,
+                p.event.reason.value if isinstance(p.event, Partnership.OwnershipTransferred) else "opened",
+                p.event.meta.actor,
+                p.position,
             )
-            for e in events
-            if e["type"] in ("partnership_opened", "ownership_transferred")
+            for p in events
+            if isinstance(p.event, Partnership.Opened | Partnership.OwnershipTransferred)
         ]
         if rows:
             await cur.executemany(
@@ -54,31 +57,3 @@ class OwnershipProjection:
                 ).format(rm),
                 rows,
             )
-
-
-def tenures(
-    conn: psycopg.Connection[Any], rm: sql.Identifier, partnership_id: UUID, known_at: datetime | None = None
-) -> list[dict[str, Any]]:
-    """The timeline in valid time; a back-dated transfer lands where it took effect. With
-    ``known_at``, only what had been recorded by then."""
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(
-            sql.SQL(
-                "SELECT owner_unit, steward, valid_from, recorded_at, reason, actor, version, position "
-                "FROM {}.tenures WHERE partnership_id = %s AND (%s::timestamptz IS NULL OR recorded_at <= %s) "
-                "ORDER BY valid_from, version"
-            ).format(rm),
-            (partnership_id, known_at, known_at),
-        ).fetchall()
-    for index, row in enumerate(rows):
-        row["valid_until"] = rows[index + 1]["valid_from"] if index + 1 < len(rows) else None
-    return rows
-
-
-def tenure_at(timeline: Sequence[dict[str, Any]], moment: datetime) -> dict[str, Any] | None:
-    current = None
-    for tenure in timeline:
-        if tenure["valid_from"] > moment:
-            break
-        current = tenure
-    return current

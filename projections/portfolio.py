@@ -6,18 +6,19 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from contract.events import Published
+from domain.partnership import Partnership
 from domain.portfolio import Segmentation
 from domain.values import Importance
-from projections.documents import DocumentProjection, utc
+from projections.documents import DocumentProjection
 
 
-def fold_portfolio(doc: dict[str, Any] | None, event: dict[str, Any]) -> dict[str, Any] | None:
-    kind, data = event["type"], event["data"]
-    if kind == "partnership_opened":
-        return {"partner_name": data["partner"]["name"], "segmentations": []}
-    if doc is not None and kind == "segmented":
-        at = utc(event["occurred_at"])
-        entry = [at, event["version"], data["segment"]["now"], data["segment"]["future"]]
+def fold_portfolio(doc: dict[str, Any] | None, published: Published) -> dict[str, Any] | None:
+    event = published.event
+    if isinstance(event, Partnership.Opened):
+        return {"partner_name": event.partner.name, "segmentations": []}
+    if doc is not None and isinstance(event, Partnership.Segmented):
+        entry = [published.occurred_at, published.version, event.segment.now.value, event.segment.future.value]
         doc["segmentations"] = sorted([*doc["segmentations"], entry])
     return doc
 
@@ -33,4 +34,4 @@ def histories(docs: Mapping[str, dict[str, Any]]) -> dict[str, list[Segmentation
 
 
 def portfolio_projection() -> DocumentProjection:
-    return DocumentProjection("portfolio", frozenset({"partnership_opened", "segmented"}), fold_portfolio)
+    return DocumentProjection("portfolio", (Partnership.Opened, Partnership.Segmented), fold_portfolio)

@@ -10,72 +10,80 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import dict_row
 
 from projections.registry import Projection, create_version
 from projections.tracking import REPLAY_PARTITION, Delivered, Tracker
-from services.privacy import KeyStore, unseal_event
-from services.published import published_event
 
 PAGE = 5_000
 Progress = Callable[[int, int], None]  # (position reached, last position)
 
 
+class EventSource(Protocol):
+    """The history a rebuild replays. The event store lives in the services layer, which
+    this one does not import: its caller passes it in (services/replay.py's StoreHistory)."""
+
+    def last_position(self) -> int:
+        """The global position of the last recorded event (0 if none)."""
+        ...
+
+    def events_after(self, after: int, until: int | None, limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` published events (contract.events.published_event, personal
+        fields revealed: read models hold what was revealed, never ciphertext) after
+        position ``after`` and up to ``until`` if given, in global order."""
+        ...
+
+    def close(self) -> None: ...
+
+
 async def _replay(
-    conn: psycopg.AsyncConnection[Any], database_url: str, base: str, projection: Projection, schema: str,
-    after: int, until: int | None, progress: Progress,
-) -> int:
-    keys = KeyStore(database_url, base)  # read models hold what was revealed, never ciphertext
-    try:
-        return await _replay_with(conn, keys, base, projection, schema, after, until, progress)
-    finally:
-        keys.close()
-
-
-async def _replay_with(
-    conn: psycopg.AsyncConnection[Any], keys: KeyStore, base: str, projection: Projection, schema: str,
-    after: int, until: int | None, progress: Progress,
+    conn: psycopg.AsyncConnection[Any],
+    source: EventSource,
+    base: str,
+    projection: Projection,
+    schema: str,
+    after: int,
+    until: int | None,
+    progress: Progress,
 ) -> int:
     tracker = Tracker(base)
-    events = sql.Identifier(base)
-    reveal = (lambda topic, state: unseal_event(topic, state, keys))  # noqa: E731
     while True:
-        async with conn.cursor() as cur:
-            await cur.execute(
-                sql.SQL(
-                    "SELECT notification_id, topic, state FROM {}.verkosto_events "
-                    "WHERE notification_id > %s AND (%s::bigint IS NULL OR notification_id <= %s) "
-                    "ORDER BY notification_id LIMIT %s"
-                ).format(events),
-                (after, until, until, PAGE),
-            )
-            rows = await cur.fetchall()
-        if not rows:
+        events = await asyncio.to_thread(source.events_after, after, until, PAGE)
+        if not events:
             return after
-        batch = [Delivered(REPLAY_PARTITION, n, published_event(topic, bytes(state), n, reveal))
-                 for n, topic, state in rows]
+        batch = [Delivered(REPLAY_PARTITION, e["position"], e) for e in events]
         await tracker.apply(conn, [projection], batch, schemas={projection.name: schema})
-        after = rows[-1][0]
+        after = events[-1]["position"]
         progress(after, until or after)
 
 
 async def rebuild(
-    database_url: str, base: str, projection: Projection, progress: Progress, keep_previous: bool = True
+    database_url: str,
+    base: str,
+    projection: Projection,
+    progress: Progress,
+    keep_previous: bool = True,
+    *,
+    source: EventSource,
 ) -> tuple[int, str]:
-    """Returns (new version, its schema)."""
+    """Returns (new version, its schema). ``source`` is the history to replay (see
+    services/replay.py); the caller opens and closes it."""
     # Held for the whole rebuild: a second one would compute the same new version number
     # and drop the schema the first one is filling (or has already swapped in).
-    guard = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
+    guard = await psycopg.AsyncConnection.connect(database_url, autocommit=True, row_factory=dict_row)
     try:
-        locked = await (await guard.execute(
-            "SELECT pg_try_advisory_lock(hashtext(%s))", (f"verkosto-rebuild:{base}:{projection.name}",)
-        )).fetchone()
-        if not locked or not locked[0]:
+        locked = await (
+            await guard.execute(
+                "SELECT pg_try_advisory_lock(hashtext(%s)) AS locked", (f"verkosto-rebuild:{base}:{projection.name}",)
+            )
+        ).fetchone()
+        if not locked or not locked["locked"]:
             raise RebuildRunning(f"a rebuild of {projection.name} is already running")
-        return await _rebuild(database_url, base, projection, progress, keep_previous)
+        return await _rebuild(database_url, base, projection, progress, keep_previous, source)
     finally:
         await guard.close()
 
@@ -85,7 +93,12 @@ class RebuildRunning(RuntimeError):
 
 
 async def _rebuild(
-    database_url: str, base: str, projection: Projection, progress: Progress, keep_previous: bool
+    database_url: str,
+    base: str,
+    projection: Projection,
+    progress: Progress,
+    keep_previous: bool,
+    source: EventSource,
 ) -> tuple[int, str]:
     ids = sql.Identifier(base)
     with psycopg.connect(database_url, autocommit=True) as sync_conn:
@@ -94,15 +107,15 @@ async def _rebuild(
         ).fetchone()
         version = (row[0] if row else 0) + 1
         schema = create_version(sync_conn, base, projection, version)
-        last = sync_conn.execute(sql.SQL("SELECT coalesce(max(notification_id), 0) FROM {}.verkosto_events").format(ids)).fetchone()[0]  # type: ignore[index]
+    last = source.last_position()
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-        reached = await _replay(conn, database_url, base, projection, schema, 0, last, progress)
+        reached = await _replay(conn, source, base, projection, schema, 0, last, progress)
         async with conn.transaction():
             await conn.execute(
                 sql.SQL("SELECT version FROM {}.rm_active WHERE projection = %s FOR UPDATE").format(ids),
                 (projection.name,),
             )
-            await _replay(conn, database_url, base, projection, schema, reached, None, progress)
+            await _replay(conn, source, base, projection, schema, reached, None, progress)
             await conn.execute(
                 sql.SQL(
                     "INSERT INTO {}.rm_active (projection, version, rm_schema) VALUES (%s, %s, %s) "
@@ -122,7 +135,7 @@ def _drop_old_versions(database_url: str, base: str, name: str, keep_from: int) 
         for (schema,) in conn.execute(
             "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, %s)", (prefix,)
         ).fetchall():
-            suffix = schema[len(prefix):]
+            suffix = schema[len(prefix) :]
             if suffix.isdigit() and int(suffix) < keep_from:
                 conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
@@ -142,6 +155,12 @@ def content_hash(conn: psycopg.Connection[Any], schema: str, projection: Project
 
 
 def rebuild_sync(
-    database_url: str, base: str, projection: Projection, progress: Progress, keep_previous: bool = True
+    database_url: str,
+    base: str,
+    projection: Projection,
+    progress: Progress,
+    keep_previous: bool = True,
+    *,
+    source: EventSource,
 ) -> tuple[int, str]:
-    return asyncio.run(rebuild(database_url, base, projection, progress, keep_previous))
+    return asyncio.run(rebuild(database_url, base, projection, progress, keep_previous, source=source))

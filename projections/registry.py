@@ -11,6 +11,9 @@ from typing import Any, Protocol
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import dict_row
+
+from contract.events import Published
 
 TRACKING_DDL = """
 CREATE TABLE IF NOT EXISTS {rm}.applied (
@@ -53,9 +56,7 @@ class Projection(Protocol):
     ddl: str  # CREATE statements with {rm} standing for the version's schema
     tables: tuple[str, ...]  # its own tables, in the order a content hash reads them
 
-    async def apply(
-        self, cur: psycopg.AsyncCursor[Any], rm: sql.Identifier, events: list[dict[str, Any]]
-    ) -> None:
+    async def apply(self, cur: psycopg.AsyncCursor[Any], rm: sql.Identifier, events: list[Published]) -> None:
         """Applies events not seen before, each aggregate's in version order."""
 
 
@@ -75,30 +76,34 @@ def create_version(conn: psycopg.Connection[Any], base: str, projection: Project
 def ensure_active(conn: psycopg.Connection[Any], base: str, projections: list[Projection]) -> None:
     """Gives every projection a first version if it has none (idempotent)."""
     for projection in projections:
-        row = conn.execute(
-            sql.SQL("SELECT rm_schema FROM {}.rm_active WHERE projection = %s").format(sql.Identifier(base)),
-            (projection.name,),
-        ).fetchone()
+        row = (
+            conn.cursor(row_factory=dict_row)
+            .execute(
+                sql.SQL("SELECT rm_schema FROM {}.rm_active WHERE projection = %s").format(sql.Identifier(base)),
+                (projection.name,),
+            )
+            .fetchone()
+        )
         if row is None:
             schema = create_version(conn, base, projection, 1)
             conn.execute(
-                sql.SQL(
-                    "INSERT INTO {}.rm_active (projection, version, rm_schema) VALUES (%s, 1, %s)"
-                ).format(sql.Identifier(base)),
+                sql.SQL("INSERT INTO {}.rm_active (projection, version, rm_schema) VALUES (%s, 1, %s)").format(
+                    sql.Identifier(base)
+                ),
                 (projection.name, schema),
             )
         else:
             # New tables of a projection appear in its active version on upgrade.
-            rm = sql.Identifier(row[0] if isinstance(row, tuple) else row["rm_schema"]).as_string(conn)
+            rm = sql.Identifier(row["rm_schema"]).as_string(conn)
             conn.execute((TRACKING_DDL + projection.ddl).replace("{rm}", rm))  # type: ignore[arg-type]
 
 
 def active_schema(conn: psycopg.Connection[Any], base: str, name: str) -> sql.Identifier:
-    with conn.cursor() as cur:
+    with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
             sql.SQL("SELECT rm_schema FROM {}.rm_active WHERE projection = %s").format(sql.Identifier(base)),
             (name,),
         ).fetchone()
     if row is None:
         raise LookupError(f"projection {name} has no active version; run `verkosto migrate`")
-    return sql.Identifier(row[0] if isinstance(row, tuple) else row["rm_schema"])
+    return sql.Identifier(row["rm_schema"])

@@ -29,6 +29,7 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
+from contract.events import Published
 from projections.registry import Projection
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,12 @@ class Delivered:
     @property
     def position(self) -> int:
         return int(self.event["position"])
+
+    @cached_property
+    def published(self) -> Published:
+        """The event typed, decoded once for every projection. A stored event that no
+        longer decodes raises here, inside the projection's turn, and is parked."""
+        return Published.of(self.event)
 
 
 def is_poison(error: BaseException) -> bool:
@@ -102,8 +109,9 @@ class Tracker:
         except Exception as error:
             if not is_poison(error):
                 raise
-            log.warning("a projection could not apply a batch (%s: %s); isolating the events it cannot apply",
-                        *describe(error))
+            log.warning(
+                "a projection could not apply a batch (%s: %s); isolating the events it cannot apply", *describe(error)
+            )
         return await self._apply(conn, projections, batch, schemas, careful=True)
 
     async def _apply(
@@ -117,9 +125,7 @@ class Tracker:
         applied_total = 0
         async with conn.transaction(), conn.cursor() as cur:
             if schemas is None:
-                await cur.execute(
-                    sql.SQL("SELECT projection, rm_schema FROM {}.rm_active FOR SHARE").format(self.base)
-                )
+                await cur.execute(sql.SQL("SELECT projection, rm_schema FROM {}.rm_active FOR SHARE").format(self.base))
                 schemas = {row[0]: row[1] for row in await cur.fetchall()}
             for projection in projections:
                 rm = sql.Identifier(schemas[projection.name])
@@ -127,7 +133,7 @@ class Tracker:
                 if blocked:
                     await self._park(cur, projection.name, rm, [(d, _BLOCKED, _waiting()) for d in blocked])
                 if fresh and not careful:
-                    await projection.apply(cur, rm, [d.event for d in fresh])
+                    await projection.apply(cur, rm, [d.published for d in fresh])
                 elif fresh:
                     fresh = await self._apply_isolated(conn, cur, projection, rm, fresh)
                 if fresh:
@@ -137,14 +143,18 @@ class Tracker:
         return applied_total
 
     async def _attempt(
-        self, conn: psycopg.AsyncConnection[Any], cur: Any, projection: Projection, rm: sql.Identifier,
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        cur: Any,
+        projection: Projection,
+        rm: sql.Identifier,
         events: Sequence[Delivered],
     ) -> BaseException | None:
         """Applies ``events`` in a savepoint: None if they applied, the poison error if
         not (nothing of theirs is kept); any other error propagates."""
         try:
             async with conn.transaction():
-                await projection.apply(cur, rm, [d.event for d in events])
+                await projection.apply(cur, rm, [d.published for d in events])
         except Exception as error:
             if not is_poison(error):
                 raise
@@ -152,7 +162,11 @@ class Tracker:
         return None
 
     async def _apply_isolated(
-        self, conn: psycopg.AsyncConnection[Any], cur: Any, projection: Projection, rm: sql.Identifier,
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        cur: Any,
+        projection: Projection,
+        rm: sql.Identifier,
         fresh: Sequence[Delivered],
     ) -> list[Delivered]:
         """Applies what it can of ``fresh``, parks the rest; returns what was applied."""
@@ -163,7 +177,11 @@ class Tracker:
         return applied
 
     async def _per_aggregate(
-        self, conn: psycopg.AsyncConnection[Any], cur: Any, projection: Projection, rm: sql.Identifier,
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        cur: Any,
+        projection: Projection,
+        rm: sql.Identifier,
         events: Sequence[Delivered],
     ) -> tuple[list[Delivered], list[tuple[Delivered, str, str]]]:
         """Each aggregate's events in a savepoint, and if they fail, one by one: the first
@@ -185,12 +203,19 @@ class Tracker:
                 error_class, message = describe(error)
                 log.error(
                     "projection %s parked the event at position %s (aggregate %s, version %s; partition %s, "
-                    "offset %s): %s: %s", projection.name, delivered.position, delivered.aggregate_id,
-                    delivered.version, delivered.partition, delivered.offset, error_class, message,
+                    "offset %s): %s: %s",
+                    projection.name,
+                    delivered.position,
+                    delivered.aggregate_id,
+                    delivered.version,
+                    delivered.partition,
+                    delivered.offset,
+                    error_class,
+                    message,
                     extra={"partition": delivered.partition, "offset": delivered.offset},
                 )
                 parked.append((delivered, error_class, message))
-                parked.extend((later, _BLOCKED, _waiting(delivered.version)) for later in group[index + 1:])
+                parked.extend((later, _BLOCKED, _waiting(delivered.version)) for later in group[index + 1 :])
                 break
         return applied, parked
 
@@ -207,8 +232,17 @@ class Tracker:
                 "ON CONFLICT (aggregate_id, version) DO NOTHING"
             ).format(rm),
             [
-                (d.aggregate_id, d.version, d.position, d.partition, d.offset, storable(str(d.event.get("type"))),
-                 error_class, message, json.dumps(d.event, ensure_ascii=True))
+                (
+                    d.aggregate_id,
+                    d.version,
+                    d.position,
+                    d.partition,
+                    d.offset,
+                    storable(str(d.event.get("type"))),
+                    error_class,
+                    message,
+                    json.dumps(d.event, ensure_ascii=True),
+                )
                 for d, error_class, message in parked
             ],
         )
@@ -279,9 +313,7 @@ class Tracker:
             ),
         )
 
-    async def retry_parked(
-        self, conn: psycopg.AsyncConnection[Any], projection: Projection
-    ) -> tuple[int, int]:
+    async def retry_parked(self, conn: psycopg.AsyncConnection[Any], projection: Projection) -> tuple[int, int]:
         """Applies the active version's parked events again, each aggregate's in version
         order; clears those that apply and keeps the rest with the new reason. Holds the
         version's active row FOR UPDATE, so no projector batch interleaves. Returns
@@ -296,8 +328,9 @@ class Tracker:
                 raise LookupError(f"projection {projection.name} has no active version; run `verkosto migrate`")
             rm = sql.Identifier(row[0])
             await cur.execute(
-                sql.SQL("SELECT partition, kafka_offset, event FROM {}.parked ORDER BY position, aggregate_id, "
-                        "version").format(rm)
+                sql.SQL(
+                    "SELECT partition, kafka_offset, event FROM {}.parked ORDER BY position, aggregate_id, version"
+                ).format(rm)
             )
             waiting = [Delivered(p, o, json.loads(e)) for p, o, e in await cur.fetchall()]
             if not waiting:
@@ -308,22 +341,28 @@ class Tracker:
             )
             done = {aggregate_id: version for aggregate_id, version in await cur.fetchall()}
             stale = [d for d in waiting if d.version <= done.get(d.aggregate_id, 0)]  # applied meanwhile
-            pending = sorted((d for d in waiting if d.version > done.get(d.aggregate_id, 0)),
-                             key=lambda d: (d.aggregate_id, d.version))
+            pending = sorted(
+                (d for d in waiting if d.version > done.get(d.aggregate_id, 0)),
+                key=lambda d: (d.aggregate_id, d.version),
+            )
             applied, parked = await self._per_aggregate(conn, cur, projection, rm, pending)
             if applied:
                 await self._remember(cur, rm, applied)
             cleared = [*stale, *applied]
             if cleared:
                 await cur.execute(
-                    sql.SQL("DELETE FROM {}.parked p USING unnest(%s::uuid[], %s::bigint[]) AS c(a, v) "
-                            "WHERE p.aggregate_id = c.a AND p.version = c.v").format(rm),
+                    sql.SQL(
+                        "DELETE FROM {}.parked p USING unnest(%s::uuid[], %s::bigint[]) AS c(a, v) "
+                        "WHERE p.aggregate_id = c.a AND p.version = c.v"
+                    ).format(rm),
                     ([d.aggregate_id for d in cleared], [d.version for d in cleared]),
                 )
             if parked:
                 await cur.executemany(
-                    sql.SQL("UPDATE {}.parked SET error_class = %s, error = %s, retried_at = clock_timestamp(), "
-                            "attempts = attempts + 1 WHERE aggregate_id = %s AND version = %s").format(rm),
+                    sql.SQL(
+                        "UPDATE {}.parked SET error_class = %s, error = %s, retried_at = clock_timestamp(), "
+                        "attempts = attempts + 1 WHERE aggregate_id = %s AND version = %s"
+                    ).format(rm),
                     [(error_class, message, d.aggregate_id, d.version) for d, error_class, message in parked],
                 )
         return len(cleared), len(parked)

@@ -3,39 +3,42 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from contract.events import Published
 from domain import trust as model
-from projections.documents import utc
+from domain.base import DomainEvent
+from domain.partnership import Partnership
 
-# Which published events the trust model sees, and as what.
-_KINDS = {
-    "partnership_opened": "opened",
-    "contact_logged": "contact",
-    "interest_signalled": "interest",
-    "joint_activity_recorded": "joint_activity",
-    "evaluated": "evaluation",
+P = Partnership
+# Which events the trust model sees, and as what.
+_KINDS: dict[type[DomainEvent], str] = {
+    P.Opened: "opened",
+    P.ContactLogged: "contact",
+    P.InterestSignalled: "interest",
+    P.JointActivityRecorded: "joint_activity",
+    P.Evaluated: "evaluation",
 }
 
 
-def happening(event: dict[str, Any], steward_changed: bool = False) -> model.Happening | None:
-    data = event["data"]
-    kind = "steward_changed" if steward_changed else _KINDS.get(event["type"])
+def happening(published: Published, steward_changed: bool = False) -> model.Happening | None:
+    event = published.event
+    kind = "steward_changed" if steward_changed else _KINDS.get(type(event))
     if kind is None:
         return None
+    direction = getattr(event, "direction", None)
     return model.Happening(
-        event_id=event["event_id"],
-        at=datetime.fromisoformat(event["occurred_at"]),
+        event_id=published.event_id,
+        at=event.meta.occurred_at,
         kind=kind,  # type: ignore[arg-type]
-        direction=data.get("direction"),
-        strength=data.get("strength"),
-        our_hours=float(data.get("our_effort_hours") or 0.0),
-        their_hours=float(data.get("their_effort_hours") or 0.0),
-        outcome=data.get("outcome") if event["type"] == "evaluated" else None,
+        direction=direction.value if direction is not None else None,
+        strength=getattr(event, "strength", None),
+        our_hours=float(getattr(event, "our_effort_hours", 0.0)),
+        their_hours=float(getattr(event, "their_effort_hours", 0.0)),
+        outcome=event.outcome if isinstance(event, P.Evaluated) else None,
     )
 
 
@@ -68,47 +71,58 @@ class TrustProjection:
     );
     """
 
-    async def apply(self, cur: psycopg.AsyncCursor[Any], rm: sql.Identifier, events: list[dict[str, Any]]) -> None:
-        mine = [e for e in events if e["aggregate_type"] == "partnership"]
+    async def apply(self, cur: psycopg.AsyncCursor[Any], rm: sql.Identifier, events: list[Published]) -> None:
+        mine = [p for p in events if isinstance(p.event, Partnership.Event)]
         if not mine:
             return
         await cur.execute(
-            sql.SQL("SELECT partnership_id::text, tenures, state FROM {}.trust_state "
-                    "WHERE partnership_id = ANY(%s::uuid[])").format(rm),
-            (list({e["aggregate_id"] for e in mine}),),
+            sql.SQL(
+                "SELECT partnership_id::text, tenures, state FROM {}.trust_state WHERE partnership_id = ANY(%s::uuid[])"
+            ).format(rm),
+            (list({p.aggregate_id for p in mine}),),
         )
         states: dict[str, tuple[list[list[str]], model.TrustState]] = {
             pid: (tenures, model.TrustState.from_dict(state)) for pid, tenures, state in await cur.fetchall()
         }
         points = []
-        for event in mine:
-            pid = event["aggregate_id"]
-            if event["type"] == "partnership_opened":
-                opened = happening(event)
+        for published in mine:
+            pid, event = published.aggregate_id, published.event
+            if isinstance(event, P.Opened):
+                opened = happening(published)
                 assert opened is not None
-                states[pid] = ([[utc(event["occurred_at"]), event["data"]["steward"]]], model.initial(opened))
+                states[pid] = ([[published.occurred_at, event.steward]], model.initial(opened))
             elif pid not in states:
                 continue  # opened before this read model existed; a rebuild covers it
             else:
                 tenures, state = states[pid]
                 changed = False
-                if event["type"] == "ownership_transferred":
+                if isinstance(event, P.OwnershipTransferred):
                     # Valid time decides who the steward is now: a back-dated transfer that
                     # took effect before the current steward's does not replace them.
                     before = tenures[-1][1]
-                    tenures = sorted([*tenures, [utc(event["occurred_at"]), event["data"]["steward"]]],
-                                     key=lambda tenure: tenure[0])
+                    tenures = sorted([*tenures, [published.occurred_at, event.steward]], key=lambda tenure: tenure[0])
                     changed = tenures[-1][1] != before
-                seen = happening(event, steward_changed=changed)
+                seen = happening(published, steward_changed=changed)
                 states[pid] = (tenures, model.step(state, seen) if seen else state)
                 if seen is None:
                     continue
-            p = model.point(states[pid][1], (event["event_id"],))
-            points.append([
-                pid, event["version"], p.at.isoformat(), p.inbound_interest, p.outbound_interest,
-                p.mutual_interest, p.trust, p.attention, p.phase, list(p.moved_by), p.model_version,
-                event["position"],
-            ])
+            p = model.point(states[pid][1], (published.event_id,))
+            points.append(
+                [
+                    pid,
+                    published.version,
+                    p.at.isoformat(),
+                    p.inbound_interest,
+                    p.outbound_interest,
+                    p.mutual_interest,
+                    p.trust,
+                    p.attention,
+                    p.phase,
+                    list(p.moved_by),
+                    p.model_version,
+                    published.position,
+                ]
+            )
         # Whole-batch statements: row-by-row writes would dominate catch-up.
         await cur.execute(
             sql.SQL(
@@ -119,9 +133,9 @@ class TrustProjection:
             ).format(rm),
             (
                 model.TRUST_MODEL_VERSION,
-                json.dumps([
-                    [pid, tenures[-1][1], tenures, state.to_dict()] for pid, (tenures, state) in states.items()
-                ]),
+                json.dumps(
+                    [[pid, tenures[-1][1], tenures, state.to_dict()] for pid, (tenures, state) in states.items()]
+                ),
             ),
         )
         if points:

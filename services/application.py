@@ -15,17 +15,15 @@ from typing import Any, Literal
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
-from psycopg import sql
 from pydantic import ValidationError
 
+from contract import commands as c
+from contract.events import published_event
 from domain.base import Aggregate
 from domain.errors import DomainError
 from domain.values import EventMeta
-from services import contract as c
 from services.eventstore import CommandRecord, ConsumerPosition, EventStoreApplication
-from services.handlers import HANDLERS, join_network, open_partnership
 from services.privacy import KeyStore, unseal_event
-from services.published import published_event
 
 Source = Literal["api", "kafka"]
 
@@ -49,9 +47,12 @@ class Accepted:
 
 @dataclass(frozen=True)
 class Rejected:
+    """A refused command; ``code`` is stable (domain.errors, or not_found, already_exists,
+    concurrent_write, invalid_command here). Each door decides what it means to its
+    callers: the API maps codes to statuses in services/api/problems.py."""
+
     code: str
     message: str
-    status: int  # the HTTP status that describes it: 404 unknown id, 409 a rule or conflict
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -86,7 +87,13 @@ class ConcurrentWrite(Exception):
 
 
 class NotFound(LookupError):
-    pass
+    """No aggregate of the kind asked for has that id; ``noun`` names the kind."""
+
+    code = "not_found"
+
+    def __init__(self, message: str, noun: str = "id") -> None:
+        super().__init__(message)
+        self.noun = noun
 
 
 def utc_now() -> datetime:
@@ -125,15 +132,13 @@ class Verkosto(EventStoreApplication):
                 return self.commit(self.decide(requests), positions)
             except ConcurrentWrite:
                 continue
-        busy = Rejected("concurrent_write", "others kept changing these aggregates; try again", 409)
+        busy = Rejected("concurrent_write", "others kept changing these aggregates; try again")
         return [busy for _ in requests]
 
     def decide(self, requests: Sequence[Request]) -> Decision:
         recorded_at = self.clock()
         seen = self.find_commands([r.command.command_id for r in requests if r.command.command_id])
-        aggregates = self.load_many(
-            {i for r in requests if (i := _target_id(r.command)) is not None}
-        )
+        aggregates = self.load_many({i for r in requests if (i := _target_id(r.command)) is not None})
         decision = Decision(requests, [], {}, [])
         first_use: dict[str, int] = {}
         for index, request in enumerate(requests):
@@ -155,41 +160,41 @@ class Verkosto(EventStoreApplication):
                 )
                 aggregate = _apply(command, meta, aggregates)
             except DomainError as error:
-                status = 404 if isinstance(error, _Unknown) else 409
-                decision.outcomes.append(Rejected(error.code, error.message, status, error.details))
+                decision.outcomes.append(Rejected(error.code, error.message, error.details))
                 continue
             except ValidationError as error:
                 # Valid by the contract but not as an event (an over-long actor name, say):
                 # refuse this one command rather than fail the batch it came in.
                 problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-                decision.outcomes.append(Rejected("invalid_command", problems, 422))
+                decision.outcomes.append(Rejected("invalid_command", problems))
                 continue
             aggregates[aggregate.id] = aggregate
             decision.aggregates[aggregate.id] = aggregate
             decision.outcomes.append(_Pending(aggregate.id, aggregate.version))
             if command.command_id:
                 first_use[command.command_id] = index
-                decision.commands.append(
-                    CommandRecord(command.command_id, aggregate.id, aggregate.version)
-                )
+                decision.commands.append(CommandRecord(command.command_id, aggregate.id, aggregate.version))
         return decision
 
     def commit(
-        self, decision: Decision, positions: Sequence[ConsumerPosition] = (),
+        self,
+        decision: Decision,
+        positions: Sequence[ConsumerPosition] = (),
         extra_rejections: Sequence[tuple[str, str]] = (),
     ) -> list[Outcome]:
         # With no events, eventsourcing still runs our recorder hook in a transaction, so
         # a consumer moves past messages it refused.
         try:
             recordings = self.save(
-                *decision.aggregates.values(), commands=decision.commands, positions=positions,
+                *decision.aggregates.values(),
+                commands=decision.commands,
+                positions=positions,
                 tallies=tally(decision, extra_rejections),
             )
         except IntegrityError as error:
             raise ConcurrentWrite(str(error)) from error
         position_of = {
-            (r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
-            for r in recordings
+            (r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id for r in recordings
         }
         outcomes: list[Outcome] = []
         for outcome in decision.outcomes:
@@ -205,34 +210,18 @@ class Verkosto(EventStoreApplication):
 
     # Reading ---------------------------------------------------------------------------
 
-    def _sql(self, query: str) -> sql.Composed:
-        return sql.SQL(query).format(schema=sql.Identifier(self.recorder.datastore.schema))
+    # Reads go through the recorder (the port to persistence: PostgreSQL in production,
+    # eventsourcing's in-memory recorder in the unit tests).
 
     def find_commands(self, command_ids: Iterable[str]) -> dict[str, Accepted]:
         ids = list(set(command_ids))
         if not ids:
             return {}
-        query = self._sql(
-            "SELECT c.command_id, c.aggregate_id, c.version, e.notification_id "
-            "FROM {schema}.command_log c JOIN {schema}.verkosto_events e "
-            "ON e.originator_id = c.aggregate_id AND e.originator_version = c.version "
-            "WHERE c.command_id = ANY(%s)"
-        )
-        with self.recorder.datastore.get_connection() as conn:
-            rows = conn.execute(query, (ids,)).fetchall()
-        return {
-            r["command_id"]: Accepted(r["aggregate_id"], r["version"], r["notification_id"], True)
-            for r in rows
-        }
+        rows = self.recorder.commands(ids)  # type: ignore[attr-defined]
+        return {r["command_id"]: Accepted(r["aggregate_id"], r["version"], r["notification_id"], True) for r in rows}
 
     def stored_events(self, aggregate_ids: Iterable[UUID]) -> list[dict[str, Any]]:
-        query = self._sql(
-            "SELECT originator_id, originator_version, topic, state, notification_id "
-            "FROM {schema}.verkosto_events WHERE originator_id = ANY(%s) "
-            "ORDER BY originator_id, originator_version"
-        )
-        with self.recorder.datastore.get_connection() as conn:
-            return conn.execute(query, (list(aggregate_ids),)).fetchall()
+        return self.recorder.events_of(aggregate_ids)  # type: ignore[attr-defined,no-any-return]
 
     def load_many(self, aggregate_ids: set[UUID]) -> dict[UUID, Aggregate]:
         """Rebuilds many aggregates from one query (one per aggregate would cap ingest)."""
@@ -255,25 +244,18 @@ class Verkosto(EventStoreApplication):
     def get(self, aggregate_id: UUID, kind: type[Aggregate]) -> Any:
         aggregate = self.load_many({aggregate_id}).get(aggregate_id)
         if not isinstance(aggregate, kind):
-            raise NotFound(f"no {kind.__name__.lower()} {aggregate_id}")
+            raise NotFound(f"no {kind.__name__.lower()} {aggregate_id}", kind.__name__.lower())
         return aggregate
 
     def history(self, aggregate_id: UUID, kind: type[Aggregate]) -> list[dict[str, Any]]:
         rows = self.stored_events([aggregate_id])
         if not rows or not rows[0]["topic"].startswith(f"{kind.__module__}:{kind.__qualname__}."):
-            raise NotFound(f"no {kind.__name__.lower()} {aggregate_id}")
-        return [
-            published_event(r["topic"], bytes(r["state"]), r["notification_id"], self.reveal) for r in rows
-        ]
+            raise NotFound(f"no {kind.__name__.lower()} {aggregate_id}", kind.__name__.lower())
+        return [published_event(r["topic"], bytes(r["state"]), r["notification_id"], self.reveal) for r in rows]
 
     def event_at(self, position: int) -> tuple[UUID, int] | None:
         """Which aggregate version was recorded at a global position."""
-        query = self._sql(
-            "SELECT originator_id, originator_version FROM {schema}.verkosto_events "
-            "WHERE notification_id = %s"
-        )
-        with self.recorder.datastore.get_connection() as conn:
-            row = conn.execute(query, (position,)).fetchone()
+        row = self.recorder.event_at(position)  # type: ignore[attr-defined]
         return (row["originator_id"], row["originator_version"]) if row else None
 
 
@@ -303,26 +285,23 @@ class _Exists(DomainError):
 
 
 def _target_id(command: c.Command) -> UUID | None:
-    if isinstance(command, c.PartnershipCommand):
-        return command.partnership_id
-    if isinstance(command, c.NetworkCommand):
-        return command.network_id
-    return None
+    return command.target_id()
 
 
 def _apply(command: c.Command, meta: EventMeta, aggregates: dict[UUID, Aggregate]) -> Aggregate:
-    target = _target_id(command)
-    if isinstance(command, c.OpenPartnership | c.JoinNetwork):
+    """Calls the aggregate method the command was derived from (see contract.commands)."""
+    spec = c.BY_MODEL[type(command)]
+    target = command.target_id()
+    kind = spec.aggregate.kind
+    if spec.creates:
         if target is not None and target in aggregates:
             raise _Exists(f"{target} already exists", id=str(target))
-        if isinstance(command, c.OpenPartnership):
-            return open_partnership(command, meta)
-        return join_network(command, meta)
-    kind, handle = HANDLERS[type(command)]
+        create = getattr(spec.aggregate, spec.method)
+        return create(**spec.arguments(command), meta=meta, id=target)  # type: ignore[no-any-return]
     if target is None:
-        raise _Unknown(f"{kind.__name__.lower()}_id is required", field=f"{kind.__name__.lower()}_id")
+        raise _Unknown(f"{kind}_id is required", field=f"{kind}_id")
     aggregate = aggregates.get(target)
-    if not isinstance(aggregate, kind):
-        raise _Unknown(f"no {kind.__name__.lower()} {target}", id=str(target))
-    handle(aggregate, command, meta)
+    if not isinstance(aggregate, spec.aggregate):
+        raise _Unknown(f"no {kind} {target}", id=str(target))
+    getattr(aggregate, spec.method)(**spec.arguments(command), meta=meta, expected_version=command.expected_version)
     return aggregate

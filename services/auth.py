@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import dict_row
 
 SCOPES = ("events:write", "history:read", "dashboards:read", "admin")
 # A busy client would otherwise write a row on every request: last_used_at is coarse.
@@ -51,9 +52,14 @@ class TokenInfo:
             return moment.isoformat() if moment is not None else None
 
         return {
-            "id": self.id, "name": self.name, "scopes": list(self.scopes), "status": self.status(now),
-            "created_at": iso(self.created_at), "expires_at": iso(self.expires_at),
-            "last_used_at": iso(self.last_used_at), "revoked_at": iso(self.revoked_at),
+            "id": self.id,
+            "name": self.name,
+            "scopes": list(self.scopes),
+            "status": self.status(now),
+            "created_at": iso(self.created_at),
+            "expires_at": iso(self.expires_at),
+            "last_used_at": iso(self.last_used_at),
+            "revoked_at": iso(self.revoked_at),
         }
 
 
@@ -83,12 +89,22 @@ def _table(schema: str) -> sql.Composed:
     return sql.SQL("{}.api_tokens").format(sql.Identifier(schema))
 
 
-def _value(row: Any, key: str, index: int) -> Any:
-    return row[key] if isinstance(row, dict) else row[index]
+def _one(conn: psycopg.Connection[Any], query: sql.Composed, params: Any = None) -> dict[str, Any] | None:
+    # A dict_row cursor: rows are dicts whatever the connection's own row factory.
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(query, params).fetchone()
+
+
+def _all(conn: psycopg.Connection[Any], query: sql.Composed, params: Any = None) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(query, params).fetchall()
 
 
 def issue_token(
-    conn: psycopg.Connection[Any], schema: str, name: str, scopes: list[str],
+    conn: psycopg.Connection[Any],
+    schema: str,
+    name: str,
+    scopes: list[str],
     expires_at: datetime | None = None,
 ) -> str:
     unknown = set(scopes) - set(SCOPES)
@@ -100,14 +116,15 @@ def issue_token(
         raise ValueError("the expiry needs a UTC offset, e.g. 2027-01-01T00:00:00+00:00")
     token = "vk_" + secrets.token_urlsafe(32)
     # The expiry is compared with the database's clock, the one authenticate() uses.
-    row = conn.execute(
+    row = _one(
+        conn,
         sql.SQL(
             "INSERT INTO {} (name, token_hash, scopes, expires_at)"
             " SELECT %(name)s, %(hash)s, %(scopes)s, %(expires)s::timestamptz"
             " WHERE %(expires)s::timestamptz IS NULL OR %(expires)s::timestamptz > now() RETURNING id"
         ).format(_table(schema)),
         {"name": name, "hash": hash_token(token), "scopes": sorted(set(scopes)), "expires": expires_at},
-    ).fetchone()
+    )
     if row is None:
         raise ValueError(f"the expiry {expires_at.isoformat() if expires_at else ''} has already passed")
     return token
@@ -118,7 +135,8 @@ def authenticate(conn: psycopg.Connection[Any], schema: str, token: str) -> Prin
 
     Marks the token as used, writing at most once per LAST_USED_RESOLUTION per token (in
     the caller's transaction when the connection is not in autocommit)."""
-    row = conn.execute(
+    row = _one(
+        conn,
         sql.SQL(
             "SELECT id, name, scopes,"
             " (last_used_at IS NULL OR last_used_at < now() - %s) AS stale"
@@ -126,35 +144,30 @@ def authenticate(conn: psycopg.Connection[Any], schema: str, token: str) -> Prin
             " AND (expires_at IS NULL OR expires_at > now())"
         ).format(_table(schema)),
         (LAST_USED_RESOLUTION, hash_token(token)),
-    ).fetchone()
+    )
     if row is None:
         return None
-    if _value(row, "stale", 3):
+    if row["stale"]:
         # The same condition again, so concurrent requests do not both write.
         conn.execute(
             sql.SQL(
                 "UPDATE {} SET last_used_at = now() WHERE id = %s"
                 " AND (last_used_at IS NULL OR last_used_at < now() - %s)"
             ).format(_table(schema)),
-            (_value(row, "id", 0), LAST_USED_RESOLUTION),
+            (row["id"], LAST_USED_RESOLUTION),
         )
-    return Principal(_value(row, "name", 1), frozenset(_value(row, "scopes", 2)))
+    return Principal(row["name"], frozenset(row["scopes"]))
 
 
 _COLUMNS = "id, name, scopes, created_at, expires_at, last_used_at, revoked_at"
 
 
-def _info(row: Any) -> TokenInfo:
-    keys = _COLUMNS.split(", ")
-    values = [_value(row, key, index) for index, key in enumerate(keys)]
-    values[2] = tuple(values[2])
-    return TokenInfo(*values)
+def _info(row: dict[str, Any]) -> TokenInfo:
+    return TokenInfo(**{key: row[key] for key in _COLUMNS.split(", ")} | {"scopes": tuple(row["scopes"])})
 
 
 def list_tokens(conn: psycopg.Connection[Any], schema: str) -> list[TokenInfo]:
-    rows = conn.execute(
-        sql.SQL("SELECT " + _COLUMNS + " FROM {} ORDER BY id").format(_table(schema))
-    ).fetchall()
+    rows = _all(conn, sql.SQL("SELECT " + _COLUMNS + " FROM {} ORDER BY id").format(_table(schema)))
     return [_info(row) for row in rows]
 
 
@@ -163,30 +176,30 @@ def revoke_token(conn: psycopg.Connection[Any], schema: str, ref: str) -> tuple[
 
     Returns the token and whether this call revoked it (False: it already was)."""
     if ref.isdigit():
-        rows = conn.execute(
-            sql.SQL("SELECT " + _COLUMNS + " FROM {} WHERE id = %s").format(_table(schema)), (int(ref),)
-        ).fetchall()
+        rows = _all(conn, sql.SQL("SELECT " + _COLUMNS + " FROM {} WHERE id = %s").format(_table(schema)), (int(ref),))
         if not rows:
             raise TokenError(f"no token has the id {ref}")
     else:
-        rows = conn.execute(
+        rows = _all(
+            conn,
             sql.SQL("SELECT " + _COLUMNS + " FROM {} WHERE name = %s AND revoked_at IS NULL ORDER BY id").format(
                 _table(schema)
             ),
             (ref,),
-        ).fetchall()
+        )
         if not rows:
             raise TokenError(f"no unrevoked token is named {ref!r}")
         if len(rows) > 1:
-            ids = ", ".join(str(_value(row, "id", 0)) for row in rows)
+            ids = ", ".join(str(row["id"]) for row in rows)
             raise TokenError(f"{len(rows)} tokens are named {ref!r} (ids {ids}); revoke one by its id")
     token = _info(rows[0])
     if token.revoked_at is not None:
         return token, False
-    row = conn.execute(
-        sql.SQL(
-            "UPDATE {} SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL RETURNING " + _COLUMNS
-        ).format(_table(schema)),
+    row = _one(
+        conn,
+        sql.SQL("UPDATE {} SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL RETURNING " + _COLUMNS).format(
+            _table(schema)
+        ),
         (token.id,),
-    ).fetchone()
+    )
     return (_info(row), True) if row is not None else (token, False)

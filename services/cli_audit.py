@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from uuid import UUID
 
-from services.cli import settings_for
+from services.composition import settings_for
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -33,8 +33,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
             Path(args.output).write_text(text + "\n") if args.output else print(text)
             return 0
         if args.checkpoint:
-            ok, message = check(conn, settings.db_schema, json.loads(Path(args.checkpoint).read_text()),
-                                Path(args.public_key))
+            ok, message = check(
+                conn, settings.db_schema, json.loads(Path(args.checkpoint).read_text()), Path(args.public_key)
+            )
             print(("OK: " if ok else "FAILED: ") + message)
             return 0 if ok else 1
         verdict = verify(conn, settings.db_schema)
@@ -56,24 +57,56 @@ def audit_export(args: argparse.Namespace) -> int:
 
     from services.audit.search import EventQuery, search_all
     from services.db import connect
-
     from services.privacy import KeyStore, unseal_event
 
     settings = settings_for(args)
     keys = KeyStore(settings.require_database_url(), settings.db_schema)
-    reveal = (lambda topic, state: unseal_event(topic, state, keys))  # noqa: E731
-    when = (lambda text: datetime.fromisoformat(text) if text else None)
-    query = EventQuery(args.actor, args.type, args.source, UUID(args.aggregate_id) if args.aggregate_id else None,
-                       args.aggregate_type, when(args.occurred_from), when(args.occurred_to),
-                       when(args.recorded_from), when(args.recorded_to))
-    columns = ["position", "aggregate_type", "aggregate_id", "version", "type", "occurred_at",
-               "recorded_at", "actor", "on_behalf_of", "source", "command_id", "data"]
-    with connect(settings.require_database_url(), autocommit=True) as conn, \
-            open(args.output, "w", newline="") as out, Progress(transient=True) as progress:
+    reveal = lambda topic, state: unseal_event(topic, state, keys)  # noqa: E731
+
+    def when(text: str | None) -> datetime | None:
+        return datetime.fromisoformat(text) if text else None
+
+    query = EventQuery(
+        args.actor,
+        args.type,
+        args.source,
+        UUID(args.aggregate_id) if args.aggregate_id else None,
+        args.aggregate_type,
+        when(args.occurred_from),
+        when(args.occurred_to),
+        when(args.recorded_from),
+        when(args.recorded_to),
+    )
+    columns = [
+        "position",
+        "aggregate_type",
+        "aggregate_id",
+        "version",
+        "type",
+        "occurred_at",
+        "recorded_at",
+        "actor",
+        "on_behalf_of",
+        "source",
+        "command_id",
+        "data",
+    ]
+    with (
+        connect(settings.require_database_url(), autocommit=True) as conn,
+        open(args.output, "w", newline="") as out,
+        Progress(transient=True) as progress,
+    ):
         conn.execute(
             sql.SQL("INSERT INTO {}.audit_reads (actor, path, query) VALUES (%s, %s, %s)").format(
-                sql.Identifier(settings.db_schema)),
-            (f"cli:{getpass.getuser()}", "verkosto audit export", Jsonb({k: v for k, v in vars(query).items() if v is not None}, dumps=lambda v: json.dumps(v, default=str))),
+                sql.Identifier(settings.db_schema)
+            ),
+            (
+                f"cli:{getpass.getuser()}",
+                "verkosto audit export",
+                Jsonb(
+                    {k: v for k, v in vars(query).items() if v is not None}, dumps=lambda v: json.dumps(v, default=str)
+                ),
+            ),
         )
         task = progress.add_task("exporting", total=None)
         writer = csv.DictWriter(out, columns, extrasaction="ignore") if args.format == "csv" else None

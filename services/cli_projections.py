@@ -13,10 +13,10 @@ def cmd_retry(args: argparse.Namespace) -> int:
     import psycopg
 
     from projections.catalog import all_projections, by_name
-    from projections.reading import parked
+    from projections.queries.reading import parked
     from projections.registry import active_schema
     from projections.tracking import Tracker
-    from services.cli import settings_for
+    from services.composition import settings_for
 
     settings = settings_for(args)
     database_url = settings.require_database_url()
@@ -48,9 +48,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def add_commands(projections_sub: Any) -> None:
-    retry = projections_sub.add_parser(
-        "retry", help="apply parked events again (after a fix); clear those that apply"
-    )
+    retry = projections_sub.add_parser("retry", help="apply parked events again (after a fix); clear those that apply")
     retry.add_argument("name", nargs="?", help="one projection (default: all)")
     retry.add_argument("--data-dir", dest="data_dir", default=argparse.SUPPRESS)
     retry.set_defaults(func=cmd_retry)

@@ -12,7 +12,7 @@ SCOPE_HELP = "events:write, history:read, dashboards:read or admin; repeat or li
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    from services.cli import settings_for  # cli imports this module while building its parser
+    from services.composition import settings_for
 
     return settings_for(args)
 
@@ -76,8 +76,14 @@ def cmd_token_list(args: argparse.Namespace) -> int:
         table.add_column(column, justify="right" if column == "id" else "left")
     for token in tokens:
         table.add_row(
-            str(token.id), token.name, " ".join(token.scopes), token.status(now), _when(token.created_at),
-            _when(token.expires_at), _when(token.last_used_at), _when(token.revoked_at),
+            str(token.id),
+            token.name,
+            " ".join(token.scopes),
+            token.status(now),
+            _when(token.created_at),
+            _when(token.expires_at),
+            _when(token.last_used_at),
+            _when(token.revoked_at),
         )
     Console().print(table)
     return 0

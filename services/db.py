@@ -55,8 +55,12 @@ def open_application(database_url: str, schema: str) -> Verkosto:
 def drop_everything(database_url: str, schema: str) -> None:
     """Drops the schema and every read-model version schema beside it (tests, benchmarks)."""
     with connect(database_url, autocommit=True) as conn:
-        names = [r["nspname"] for r in conn.execute(
-            "SELECT nspname FROM pg_namespace WHERE nspname = %s OR starts_with(nspname, %s)", (schema, f"{schema}__")
-        ).fetchall()]
+        names = [
+            r["nspname"]
+            for r in conn.execute(
+                "SELECT nspname FROM pg_namespace WHERE nspname = %s OR starts_with(nspname, %s)",
+                (schema, f"{schema}__"),
+            ).fetchall()
+        ]
         for name in names:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))

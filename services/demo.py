@@ -12,10 +12,35 @@ from typing import Any
 UNITS = ("research", "innovation", "operations", "public_affairs")
 STEWARDS = ("Aino", "Eero", "Helmi", "Ilmari", "Kaisa", "Lauri", "Minna", "Niilo", "Oona", "Paavo", "Ronja", "Sisu")
 LEAVERS = {"Eero": 520, "Minna": 800}  # stewards who leave, days after the start
-PREFIXES = ("Pohjola", "Kaleva", "Saimaa", "Lappi", "Aalto", "Tammi", "Kuusi", "Revontuli", "Koski", "Järvi",
-            "Meri", "Vuori", "Tuuli", "Kivi", "Sampo")
-SUFFIXES = ("Analytics Oy", "Health Lab", "Energy Oy", "City Council", "Research Institute", "Foundation",
-            "Robotics Oy", "Software Oy", "Water Authority", "Design Studio")
+PREFIXES = (
+    "Pohjola",
+    "Kaleva",
+    "Saimaa",
+    "Lappi",
+    "Aalto",
+    "Tammi",
+    "Kuusi",
+    "Revontuli",
+    "Koski",
+    "Järvi",
+    "Meri",
+    "Vuori",
+    "Tuuli",
+    "Kivi",
+    "Sampo",
+)
+SUFFIXES = (
+    "Analytics Oy",
+    "Health Lab",
+    "Energy Oy",
+    "City Council",
+    "Research Institute",
+    "Foundation",
+    "Robotics Oy",
+    "Software Oy",
+    "Water Authority",
+    "Design Studio",
+)
 ROLES = ("customer", "funder", "user", "researcher", "authority", "supplier")
 NETWORKS = (
     ("Nordic health data forum", ["information_sharing", "influence"], "member", "active", 900),
@@ -53,11 +78,15 @@ def _partnership(rng: random.Random, pid: str, n: int, start: datetime, span: in
     name = f"{PREFIXES[n % len(PREFIXES)]} {SUFFIXES[(n // len(PREFIXES)) % len(SUFFIXES)]}"
     if n >= len(PREFIXES) * len(SUFFIXES):
         name += f" {n}"
-    cmds: list[dict[str, Any]] = [{
-        "type": "partnership_opened", "partner": {"name": name, "kind": "organisation",
-                                                  "roles": rng.sample(ROLES, rng.randint(1, 2))},
-        "owner_unit": rng.choice(UNITS), "steward": steward, "occurred_at": _at(start, opened),
-    }]
+    cmds: list[dict[str, Any]] = [
+        {
+            "type": "partnership_opened",
+            "partner": {"name": name, "kind": "organisation", "roles": rng.sample(ROLES, rng.randint(1, 2))},
+            "owner_unit": rng.choice(UNITS),
+            "steward": steward,
+            "occurred_at": _at(start, opened),
+        }
+    ]
     day, stage, stages = opened, "analyse", ["prioritise", "maintain", "manage"]
     good = rng.random() < 0.7
     while day < span - 1:
@@ -67,25 +96,57 @@ def _partnership(rng: random.Random, pid: str, n: int, start: datetime, span: in
         if steward in LEAVERS and day >= LEAVERS[steward]:
             left_on = LEAVERS[steward]
             steward = rng.choice([s for s in STEWARDS if s not in LEAVERS])
-            cmds.append({"type": "ownership_transferred", "owner_unit": cmds[0]["owner_unit"], "steward": steward,
-                         "reason": "steward_left", "occurred_at": _at(start, max(left_on, opened + 0.5))})
+            cmds.append(
+                {
+                    "type": "ownership_transferred",
+                    "owner_unit": cmds[0]["owner_unit"],
+                    "steward": steward,
+                    "reason": "steward_left",
+                    "occurred_at": _at(start, max(left_on, opened + 0.5)),
+                }
+            )
             continue
         roll = rng.random()
         at = _at(start, day)
         if roll < 0.45:
-            cmds.append({"type": "contact_logged", "channel": rng.choice(["meeting", "call", "email", "visit"]),
-                         "direction": rng.choice(["inbound", "outbound"]), "participants": [steward], "occurred_at": at})
+            cmds.append(
+                {
+                    "type": "contact_logged",
+                    "channel": rng.choice(["meeting", "call", "email", "visit"]),
+                    "direction": rng.choice(["inbound", "outbound"]),
+                    "participants": [steward],
+                    "occurred_at": at,
+                }
+            )
         elif roll < 0.6:
-            cmds.append({"type": "interest_signalled", "direction": rng.choice(["inbound", "outbound"]),
-                         "strength": rng.randint(1, 3), "occurred_at": at})
+            cmds.append(
+                {
+                    "type": "interest_signalled",
+                    "direction": rng.choice(["inbound", "outbound"]),
+                    "strength": rng.randint(1, 3),
+                    "occurred_at": at,
+                }
+            )
         elif roll < 0.72:
-            cmds.append({"type": "joint_activity_recorded", "kind": rng.choice(["project", "workshop", "pilot"]),
-                         "title": "Joint work", "our_effort_hours": rng.randint(4, 80),
-                         "their_effort_hours": rng.randint(4, 80), "occurred_at": at})
+            cmds.append(
+                {
+                    "type": "joint_activity_recorded",
+                    "kind": rng.choice(["project", "workshop", "pilot"]),
+                    "title": "Joint work",
+                    "our_effort_hours": rng.randint(4, 80),
+                    "their_effort_hours": rng.randint(4, 80),
+                    "occurred_at": at,
+                }
+            )
         elif roll < 0.82:
             factor = [10, 1] if good else [0.1, 1]
-            cmds.append({"type": "evaluated", "factors": {"fit": rng.choice(factor), "delivery": rng.choice(factor)},
-                         "occurred_at": at})
+            cmds.append(
+                {
+                    "type": "evaluated",
+                    "factors": {"fit": rng.choice(factor), "delivery": rng.choice(factor)},
+                    "occurred_at": at,
+                }
+            )
         elif roll < 0.9:
             now_ = rng.choice(["--", "-", "+", "++"])
             cmds.append({"type": "segmented", "now": now_, "future": rng.choice(["-", "+", "++"]), "occurred_at": at})
@@ -101,13 +162,31 @@ def _partnership(rng: random.Random, pid: str, n: int, start: datetime, span: in
     return [(pid, {**c, "partnership_id": pid}) for c in cmds]
 
 
-def _network(rng: random.Random, name: str, purposes: list[str], role: str, activity: str,
-             leave_after: int | None, start: datetime, span: int, members: list[str]) -> list[tuple[str, dict[str, Any]]]:
+def _network(
+    rng: random.Random,
+    name: str,
+    purposes: list[str],
+    role: str,
+    activity: str,
+    leave_after: int | None,
+    start: datetime,
+    span: int,
+    members: list[str],
+) -> list[tuple[str, dict[str, Any]]]:
     nid = str(uuid.UUID(int=rng.getrandbits(128)))
     joined = rng.uniform(0, 60)
     best_before = (start + timedelta(days=leave_after - 30)).date().isoformat() if leave_after else None
-    cmds: list[dict[str, Any]] = [{"type": "network_joined", "name": name, "purposes": purposes, "role": role,
-                                   "activity": activity, "best_before": best_before, "occurred_at": _at(start, joined)}]
+    cmds: list[dict[str, Any]] = [
+        {
+            "type": "network_joined",
+            "name": name,
+            "purposes": purposes,
+            "role": role,
+            "activity": activity,
+            "best_before": best_before,
+            "occurred_at": _at(start, joined),
+        }
+    ]
     for member in rng.sample(members, 3):
         cmds.append({"type": "member_added", "partnership_id": member, "occurred_at": _at(start, joined + 1)})
     day = joined + 1
@@ -117,19 +196,31 @@ def _network(rng: random.Random, name: str, purposes: list[str], role: str, acti
         if day >= end:
             break
         if activity == "active":
-            cmds.append({"type": "network_contribution_logged", "our_effort_hours": rng.randint(2, 30),
-                         "occurred_at": _at(start, day)})
+            cmds.append(
+                {
+                    "type": "network_contribution_logged",
+                    "our_effort_hours": rng.randint(2, 30),
+                    "occurred_at": _at(start, day),
+                }
+            )
         if rng.random() < 0.3:
-            cmds.append({"type": "network_evaluated", "factors": {"value": rng.choice([0.1, 1, 10])},
-                         "occurred_at": _at(start, day + 1)})
+            cmds.append(
+                {
+                    "type": "network_evaluated",
+                    "factors": {"value": rng.choice([0.1, 1, 10])},
+                    "occurred_at": _at(start, day + 1),
+                }
+            )
     if leave_after:
         cmds.append({"type": "network_left", "reason": "best_before_passed", "occurred_at": _at(start, leave_after)})
     return [(nid, {**c, "network_id": nid}) for c in cmds]
 
 
 def messages(start: datetime, now: datetime, partners: int, seed: int) -> list[tuple[bytes, bytes]]:
-    return [(key.encode(), json.dumps({**cmd, "actor": "demo"}).encode())
-            for key, cmd in commands(start, now, partners, seed)]
+    return [
+        (key.encode(), json.dumps({**cmd, "actor": "demo"}).encode())
+        for key, cmd in commands(start, now, partners, seed)
+    ]
 
 
 def load(settings: Any, partners: int = 120, seed: int = 7, wait_s: float = 300.0) -> tuple[int, int]:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from projections.catalog import all_projections
 from projections.rebuild import rebuild_sync
 from services.privacy import CACHE_S, erase
+from services.replay import StoreHistory
 
 Progress = Callable[[str, int, int], None]
 
@@ -22,9 +23,13 @@ def erase_subject(database_url: str, schema: str, subject: str, progress: Progre
 
     time.sleep(CACHE_S)
     for projection in all_projections():
-        rebuild_sync(
-            database_url, schema, projection,
-            lambda reached, last, name=projection.name: progress(name, reached, last) if progress else None,
-            keep_previous=False,
-        )
+        with StoreHistory(database_url, schema) as history:
+            rebuild_sync(
+                database_url,
+                schema,
+                projection,
+                lambda reached, last, name=projection.name: progress(name, reached, last) if progress else None,
+                keep_previous=False,
+                source=history,
+            )
     return scrubbed

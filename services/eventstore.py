@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import wraps
 from typing import Any, ClassVar, NamedTuple
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Mapper, StoredEvent
-from eventsourcing.persistence import InterfaceError, OperationalError
+from eventsourcing.persistence import InterfaceError, Mapper, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import get_topic, resolve_topic
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from domain.base import DomainEvent
-from services.privacy import KeyStore, seal_event, unseal_event
 from services.audit.chain import Stored, extend
+from services.privacy import KeyStore, seal_event, unseal_event
+from services.store import EventStore
 
 
 class PydanticMapper(Mapper[UUID]):
@@ -121,6 +121,21 @@ class VerkostoRecorder(PostgresApplicationRecorder):
             datastore.close()  # an application that could not be built leaves no pool behind
             raise
 
+    # The application's reads beyond eventsourcing's own (the port the in-memory fake of
+    # the unit tests implements too): command ids seen, aggregates' events, a position.
+
+    def commands(self, command_ids: list[str]) -> list[dict[str, Any]]:
+        with self.datastore.get_connection() as conn:
+            return EventStore(self.datastore.schema).commands(conn, command_ids)
+
+    def events_of(self, aggregate_ids: Iterable[UUID]) -> list[dict[str, Any]]:
+        with self.datastore.get_connection() as conn:
+            return EventStore(self.datastore.schema).events_of(conn, aggregate_ids)
+
+    def event_at(self, position: int) -> dict[str, Any] | None:
+        with self.datastore.get_connection() as conn:
+            return EventStore(self.datastore.schema).event_at(conn, position)
+
     select_events = retry_briefly(PostgresApplicationRecorder.select_events.__wrapped__)  # type: ignore[attr-defined]
     select_notifications = retry_briefly(PostgresApplicationRecorder.select_notifications.__wrapped__)  # type: ignore[attr-defined]
     max_notification_id = retry_briefly(PostgresApplicationRecorder.max_notification_id.__wrapped__)  # type: ignore[attr-defined]
@@ -138,11 +153,17 @@ class VerkostoRecorder(PostgresApplicationRecorder):
             self._insert_stored_events(curs, stored_events, **kwargs)
             ids = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
             # Still inside the transaction and under the table's exclusive lock.
-            extend(curs, self.datastore.schema, sorted(
-                (Stored(n, e.originator_id, e.originator_version, e.topic, e.state)  # type: ignore[arg-type]
-                 for n, e in zip(ids or [], stored_events, strict=True)),
-                key=lambda s: s.position,
-            ))
+            extend(
+                conn,
+                self.datastore.schema,
+                sorted(
+                    (
+                        Stored(n, e.originator_id, e.originator_version, e.topic, e.state)  # type: ignore[arg-type]
+                        for n, e in zip(ids or [], stored_events, strict=True)
+                    ),
+                    key=lambda s: s.position,
+                ),
+            )
             return ids
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
@@ -198,9 +219,7 @@ class VerkostoRecorder(PostgresApplicationRecorder):
             )
             moved = curs.fetchall()
             if len(moved) != len(positions):
-                raise StalePosition(
-                    f"{len(positions) - len(moved)} partition(s) already moved past this batch"
-                )
+                raise StalePosition(f"{len(positions) - len(moved)} partition(s) already moved past this batch")
 
 
 def eventsourcing_env(database_url: str, schema: str, *, create_table: bool) -> dict[str, str]:

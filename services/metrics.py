@@ -26,9 +26,10 @@ from psycopg import sql
 from psycopg.rows import tuple_row
 
 from projections.catalog import all_projections
-from projections.reading import parked, partition_positions
+from projections.queries.reading import parked, partition_positions
 from projections.registry import active_schema
 from projections.tracking import REPLAY_PARTITION
+from services.store import EventStore
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,9 @@ class Health:
 
     @property
     def dead_lettered(self) -> int:
-        return sum(n for (source, outcome, _), n in self.commands.items() if source == "kafka" and outcome == "rejected")
+        return sum(
+            n for (source, outcome, _), n in self.commands.items() if source == "kafka" and outcome == "rejected"
+        )
 
     @property
     def errors(self) -> dict[str, str]:
@@ -95,15 +98,10 @@ def _scalar(conn: psycopg.Connection[Any], query: sql.Composable, params: tuple[
 def _age_after(conn: psycopg.Connection[Any], schema: sql.Identifier, after: int) -> float:
     """Seconds since the first event after ``after`` was recorded: how long it has waited.
     Parsed here, not by PostgreSQL, whose json refuses an old event's escaped NUL."""
-    state = _scalar(
-        conn,
-        sql.SQL("SELECT state FROM {}.verkosto_events WHERE notification_id > %s ORDER BY notification_id LIMIT 1")
-        .format(schema),
-        (after,),
-    )
+    state = EventStore(schema).state_after(conn, after)
     if state is None:
         return 0.0
-    recorded = datetime.fromisoformat(json.loads(bytes(state))["meta"]["recorded_at"])
+    recorded = datetime.fromisoformat(json.loads(state)["meta"]["recorded_at"])
     if recorded.tzinfo is None:
         recorded = recorded.replace(tzinfo=UTC)
     return max((datetime.now(UTC) - recorded).total_seconds(), 0.0)
@@ -125,12 +123,12 @@ def read_health(conn: psycopg.Connection[Any], base: str) -> Health:
     health = Health()
 
     def events() -> None:
-        health.events = int(_scalar(conn, sql.SQL("SELECT coalesce(max(notification_id), 0) FROM {}.verkosto_events")
-                                    .format(schema)))
+        health.events = EventStore(schema).last_position(conn)
 
     def relay() -> None:
-        health.relay_position = int(_scalar(conn, sql.SQL("SELECT coalesce(max(position), 0) FROM {}.relay_positions")
-                                            .format(schema)))
+        health.relay_position = int(
+            _scalar(conn, sql.SQL("SELECT coalesce(max(position), 0) FROM {}.relay_positions").format(schema))
+        )
         with conn.cursor(row_factory=tuple_row) as cur:
             rows = cur.execute(
                 sql.SQL("SELECT partition, last_offset, position FROM {}.relay_partitions").format(schema)
@@ -205,40 +203,53 @@ class HealthCollector:
         except Exception as error:  # a scrape always answers; the failure is a figure
             log.warning("reading health failed: %s", error)
             health = failed("database", error)
-        up = GaugeMetricFamily("verkosto_health_up", "1 if the figures of this check could be read, else 0",
-                               labels=["check"])
+        up = GaugeMetricFamily(
+            "verkosto_health_up", "1 if the figures of this check could be read, else 0", labels=["check"]
+        )
         for check, error in sorted(health.checks.items()):
             up.add_metric([check], 0 if error else 1)
         yield up
         ok = {check for check, error in health.checks.items() if error is None}
         if "events" in ok:
-            yield GaugeMetricFamily("verkosto_events_appended", "Events in the event store (last global position)",
-                                    value=health.events)
+            yield GaugeMetricFamily(
+                "verkosto_events_appended", "Events in the event store (last global position)", value=health.events
+            )
         if "commands" in ok:
-            commands = CounterMetricFamily("verkosto_commands", "Commands by source, outcome and reason",
-                                           labels=["source", "outcome", "reason"])
+            commands = CounterMetricFamily(
+                "verkosto_commands", "Commands by source, outcome and reason", labels=["source", "outcome", "reason"]
+            )
             for (source, outcome, reason), count in sorted(health.commands.items()):
                 commands.add_metric([source, outcome, reason], count)
             yield commands
-            yield GaugeMetricFamily("verkosto_dlq_messages", "Kafka commands sent to the dead-letter topic",
-                                    value=health.dead_lettered)
+            yield GaugeMetricFamily(
+                "verkosto_dlq_messages", "Kafka commands sent to the dead-letter topic", value=health.dead_lettered
+            )
         if {"events", "relay"} <= ok:
             yield GaugeMetricFamily("verkosto_relay_lag_events", "Events not yet published", value=health.relay_lag)
-            yield GaugeMetricFamily("verkosto_relay_lag_seconds", "Age of the oldest unpublished event",
-                                    value=health.relay_lag_seconds)
-        events = GaugeMetricFamily("verkosto_projection_lag_events", "Published events not yet applied",
-                                   labels=["projection"])
-        seconds = GaugeMetricFamily("verkosto_projection_lag_seconds", "Age of the oldest unapplied event",
-                                    labels=["projection"])
-        by_partition = GaugeMetricFamily("verkosto_projection_partition_lag_events",
-                                         "Events published to a partition and not yet applied from it",
-                                         labels=["projection", "partition"])
-        by_partition_s = GaugeMetricFamily("verkosto_projection_partition_lag_seconds",
-                                           "Age of the oldest unapplied event of a partition (an upper bound)",
-                                           labels=["projection", "partition"])
-        parked_events = GaugeMetricFamily("verkosto_projection_parked_events",
-                                          "Events a projection could not apply, parked until `verkosto projections retry`",
-                                          labels=["projection"])
+            yield GaugeMetricFamily(
+                "verkosto_relay_lag_seconds", "Age of the oldest unpublished event", value=health.relay_lag_seconds
+            )
+        events = GaugeMetricFamily(
+            "verkosto_projection_lag_events", "Published events not yet applied", labels=["projection"]
+        )
+        seconds = GaugeMetricFamily(
+            "verkosto_projection_lag_seconds", "Age of the oldest unapplied event", labels=["projection"]
+        )
+        by_partition = GaugeMetricFamily(
+            "verkosto_projection_partition_lag_events",
+            "Events published to a partition and not yet applied from it",
+            labels=["projection", "partition"],
+        )
+        by_partition_s = GaugeMetricFamily(
+            "verkosto_projection_partition_lag_seconds",
+            "Age of the oldest unapplied event of a partition (an upper bound)",
+            labels=["projection", "partition"],
+        )
+        parked_events = GaugeMetricFamily(
+            "verkosto_projection_parked_events",
+            "Events a projection could not apply, parked until `verkosto projections retry`",
+            labels=["projection"],
+        )
         for name, figures in sorted(health.projections.items()):
             if f"projection:{name}" in ok:
                 events.add_metric([name], figures.lag)

@@ -21,6 +21,12 @@ import psycopg
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from psycopg import sql
+from psycopg.rows import dict_row
+
+from contract.events import by_topic
+from contract.personal import EVERY, personal_fields
+from domain.values import Personal
+from services.store import EventStore
 
 ERASED = "[erased]"
 UNREADABLE = "[unreadable]"
@@ -46,7 +52,7 @@ class KeyStore:
 
     def __init__(self, database_url: str, schema: str) -> None:
         self.database_url = database_url
-        self.table = sql.SQL("{}.subject_keys").format(sql.Identifier(schema))
+        self.store = EventStore(schema)
         # Keys are cached briefly: an erasure reaches every running process within this.
         self.cache: dict[str, tuple[float, bytes | None]] = {}
         self.lock = threading.Lock()
@@ -54,7 +60,7 @@ class KeyStore:
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self.conn is None or self.conn.closed:
-            self.conn = psycopg.connect(self.database_url, autocommit=True)
+            self.conn = _connect(self.database_url, autocommit=True)
         return self.conn
 
     def key(self, digest: str, create: bool) -> bytes | None:
@@ -64,12 +70,8 @@ class KeyStore:
                 return cached[1]
             conn = self._connection()
             if create:
-                conn.execute(
-                    sql.SQL("INSERT INTO {} (subject_hash, key) VALUES (%s, %s) ON CONFLICT DO NOTHING").format(self.table),
-                    (digest, AESGCM.generate_key(bit_length=256)),
-                )
-            row = conn.execute(sql.SQL("SELECT key FROM {} WHERE subject_hash = %s").format(self.table), (digest,)).fetchone()
-            found = bytes(row[0]) if row and row[0] is not None else None
+                self.store.create_key(conn, digest, AESGCM.generate_key(bit_length=256))
+            found = self.store.key(conn, digest)
             self.cache[digest] = (time.monotonic(), found)
             return found
 
@@ -99,7 +101,7 @@ def seal(value: str | None, subject: str, keys: KeyStore) -> str | None:
 def unseal(value: Any, keys: KeyStore) -> Any:
     if not isinstance(value, str) or not value.startswith(PREFIX):
         return value
-    digest, _, payload = value[len(PREFIX):].partition(":")
+    digest, _, payload = value[len(PREFIX) :].partition(":")
     key = keys.key(digest, create=False) if payload else None
     if key is None:
         return ERASED
@@ -111,40 +113,38 @@ def unseal(value: Any, keys: KeyStore) -> Any:
         return UNREADABLE
 
 
-# Which fields of each stored event are personal, and whose they are. Free text belongs
-# to the partnership's own subject; named people are subjects of their own.
-_FREE_TEXT = {
-    "ContactLogged": ("summary",), "InterestSignalled": ("evidence",), "JointActivityRecorded": ("title", "outcome"),
-    "Evaluated": ("note",), "Segmented": ("rationale",), "StageChanged": ("note",),
-}
+def _visit(node: Any, path: tuple[str, ...], visit: Callable[[Any, Any], None]) -> None:
+    """Calls ``visit(parent, key)`` for each place ``path`` leads to in stored JSON."""
+    head, rest = path[0], path[1:]
+    if head == EVERY:
+        keys: list[Any] = list(range(len(node))) if isinstance(node, list) else []
+    else:
+        keys = [head] if isinstance(node, dict) and head in node else []
+    for key in keys:
+        if rest:
+            _visit(node[key], rest, visit)
+        else:
+            visit(node, key)
 
 
-def _walk(event_name: str, aggregate: str, state: dict[str, Any], change: Callable[[Any, str], Any]) -> dict[str, Any]:
-    if aggregate == "Network":
-        # A network's own free text (the need behind an activation, what a contribution
-        # gave) may name people too; it is the network's subject.
-        for name in ("need", "outcome"):
-            if isinstance(state.get(name), str):
-                state[name] = change(state[name], f"network:{state['originator_id']}")
-        _meta(state, change)
-        return state
-    subject_of_partnership = partnership(state["originator_id"])
-    if event_name == "Opened":
-        if state["partner"]["kind"] == "person":
-            state["partner"]["name"] = change(state["partner"]["name"], subject_of_partnership)
-    if event_name in ("Opened", "OwnershipTransferred"):
-        state["steward"] = change(state["steward"], person_of(state["steward"]))
-    if event_name == "ContactLogged":
-        state["participants"] = [change(p, person_of(p)) for p in state["participants"]]
-    for name in _FREE_TEXT.get(event_name, ()):
-        state[name] = change(state.get(name), subject_of_partnership)
-    _meta(state, change)
+def _walk(topic: str, state: dict[str, Any], change: Callable[[Any, str], Any]) -> dict[str, Any]:
+    """Applies ``change(value, subject)`` to every personal field of a stored event, as
+    its class marks them (see ``contract.personal``)."""
+    kind = by_topic().get(topic)
+    if kind is None:
+        return state  # not an event of ours (nothing personal to find)
+    own_subject = f"{kind.aggregate_type}:{state['originator_id']}"
+    for field in personal_fields(kind.cls):
+        mark = field.mark
+
+        def visit(parent: Any, key: Any, mark: Personal = mark) -> None:
+            if mark.only_for_persons and parent.get("kind") != "person":
+                return
+            value = parent[key]
+            parent[key] = change(value, person_of(value) if mark.subject == "person" else own_subject)
+
+        _visit(state, field.path, visit)
     return state
-
-
-def _meta(state: dict[str, Any], change: Callable[[Any, str], Any]) -> None:
-    if state["meta"].get("on_behalf_of"):
-        state["meta"]["on_behalf_of"] = change(state["meta"]["on_behalf_of"], person_of(state["meta"]["on_behalf_of"]))
 
 
 def person_of(value: Any) -> str:
@@ -153,13 +153,11 @@ def person_of(value: Any) -> str:
 
 
 def seal_event(topic: str, state: dict[str, Any], keys: KeyStore) -> dict[str, Any]:
-    aggregate, event_name = topic.rsplit(":", 1)[1].split(".")[-2:]
-    return _walk(event_name, aggregate, state, lambda value, subject: seal(value, subject, keys))
+    return _walk(topic, state, lambda value, subject: seal(value, subject, keys))
 
 
 def unseal_event(topic: str, state: dict[str, Any], keys: KeyStore) -> dict[str, Any]:
-    aggregate, event_name = topic.rsplit(":", 1)[1].split(".")[-2:]
-    return _walk(event_name, aggregate, state, lambda value, _subject: unseal(value, keys))
+    return _walk(topic, state, lambda value, _subject: unseal(value, keys))
 
 
 def erase(database_url: str, schema: str, subject: str) -> list[str]:
@@ -171,17 +169,17 @@ def erase(database_url: str, schema: str, subject: str) -> list[str]:
     if subject.startswith("partnership:"):
         plaintexts += _partner_names(database_url, schema, subject.split(":", 1)[1], keys)
     keys.close()
-    with psycopg.connect(database_url) as conn, conn.transaction():
+    with _connect(database_url) as conn, conn.transaction():
         # Scrub first: if it fails, the key still exists and the erasure can be retried.
         _scrub_audit_reads(conn, sql.Identifier(schema), plaintexts)
-        conn.execute(
-            sql.SQL(
-                "INSERT INTO {}.subject_keys (subject_hash, key, erased_at) VALUES (%s, NULL, now()) "
-                "ON CONFLICT (subject_hash) DO UPDATE SET key = NULL, erased_at = now()"
-            ).format(sql.Identifier(schema)),
-            (digest,),
-        )
+        EventStore(schema).erase_key(conn, digest)
     return plaintexts
+
+
+def _connect(database_url: str, **kwargs: Any) -> psycopg.Connection[Any]:
+    # Rows as dicts, as from services.db.connect (which this module cannot import: the
+    # application it imports imports this).
+    return psycopg.connect(database_url, row_factory=dict_row, **kwargs)
 
 
 def _scrub_audit_reads(conn: psycopg.Connection[Any], schema: sql.Identifier, plaintexts: list[str]) -> None:
@@ -190,30 +188,28 @@ def _scrub_audit_reads(conn: psycopg.Connection[Any], schema: sql.Identifier, pl
 
     for text in plaintexts:
         rows = conn.execute(
-            sql.SQL("SELECT id, path, query FROM {}.audit_reads WHERE strpos(path, %s) > 0 "
-                    "OR EXISTS (SELECT 1 FROM jsonb_each_text(query) q WHERE strpos(q.value, %s) > 0)").format(schema),
+            sql.SQL(
+                "SELECT id, path, query FROM {}.audit_reads WHERE strpos(path, %s) > 0 "
+                "OR EXISTS (SELECT 1 FROM jsonb_each_text(query) q WHERE strpos(q.value, %s) > 0)"
+            ).format(schema),
             (text, text),
         ).fetchall()
-        for row_id, path, query in rows:
-            cleaned = {k: v.replace(text, ERASED) if isinstance(v, str) else v for k, v in query.items()}
+        for row in rows:
+            cleaned = {k: v.replace(text, ERASED) if isinstance(v, str) else v for k, v in row["query"].items()}
             conn.execute(
                 sql.SQL("UPDATE {}.audit_reads SET path = %s, query = %s WHERE id = %s").format(schema),
-                (path.replace(text, ERASED), Jsonb(cleaned), row_id),
+                (row["path"].replace(text, ERASED), Jsonb(cleaned), row["id"]),
             )
 
 
 def _partner_names(database_url: str, schema: str, aggregate_id: str, keys: KeyStore) -> list[str]:
     import json
 
-    with psycopg.connect(database_url) as conn:
-        rows = conn.execute(
-            sql.SQL("SELECT topic, state FROM {}.verkosto_events WHERE originator_id = %s AND originator_version = 1")
-            .format(sql.Identifier(schema)),
-            (aggregate_id,),
-        ).fetchall()
+    with _connect(database_url) as conn:
+        rows = EventStore(schema).first_events(conn, aggregate_id)
     names = []
-    for topic, state in rows:
-        opened = unseal_event(topic, json.loads(bytes(state)), keys)
+    for row in rows:
+        opened = unseal_event(row["topic"], json.loads(bytes(row["state"])), keys)
         if opened.get("partner", {}).get("kind") == "person" and opened["partner"]["name"] != ERASED:
             names.append(opened["partner"]["name"])
     return names

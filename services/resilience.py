@@ -36,8 +36,7 @@ def _database_errors() -> tuple[type[BaseException], ...]:
 
     # PoolTimeout is a psycopg.OperationalError; eventsourcing re-raises psycopg's errors
     # as its own classes of the same names.
-    return (psycopg.OperationalError, psycopg.InterfaceError,
-            persistence.OperationalError, persistence.InterfaceError)
+    return (psycopg.OperationalError, psycopg.InterfaceError, persistence.OperationalError, persistence.InterfaceError)
 
 
 def _broker_errors() -> tuple[type[BaseException], ...]:
@@ -73,7 +72,7 @@ class Backoff:
         self.attempts = 0
 
     def next(self) -> float:
-        delay = min(self.maximum, self.initial * self.factor ** self.attempts)
+        delay = min(self.maximum, self.initial * self.factor**self.attempts)
         self.attempts += 1
         return delay * random.uniform(0.8, 1.0)
 
@@ -92,8 +91,7 @@ class RateLimitedLog:
         self._suppressed: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def failure(self, key: str, msg: str, *args: Any, level: int = logging.WARNING,
-                exc_info: Any = None) -> bool:
+    def failure(self, key: str, msg: str, *args: Any, level: int = logging.WARNING, exc_info: Any = None) -> bool:
         now = time.monotonic()
         with self._lock:
             last = self._last.get(key)

@@ -95,8 +95,13 @@ def _run_loop(settings: Settings, make: Callable[..., Any]) -> None:
                 backoff.reset()
             delay = backoff.next()
             problems.failure(
-                dependency, "the %s is unavailable (%s: %s); %s starts again in %.1f s",
-                dependency, type(error).__name__, str(error).strip()[:300], name, delay,
+                dependency,
+                "the %s is unavailable (%s: %s); %s starts again in %.1f s",
+                dependency,
+                type(error).__name__,
+                str(error).strip()[:300],
+                name,
+                delay,
             )
         finally:
             _close(component, app)
@@ -128,7 +133,10 @@ def run_api(settings: Settings) -> None:
     install_repeat_filter()
     bounded_connects()
     config = uvicorn.Config(
-        create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info",
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="info",
         timeout_graceful_shutdown=2,
     )
     Server(config).run()
@@ -143,7 +151,7 @@ def run_projector(settings: Settings) -> None:
     projector (same pid, so a supervisor or systemd sees one process that recovers)."""
     import faust
 
-    from projections.app import create_app
+    from services.composition import projector
 
     stopping: list[int] = []
     failures: list[BaseException] = []
@@ -173,7 +181,7 @@ def run_projector(settings: Settings) -> None:
     install_repeat_filter()
     bounded_connects()
     started = time.monotonic()
-    app = create_app(settings)
+    app = projector(settings)
     worker = Worker(app, loglevel="info")
     try:
         worker.execute_from_commandline()
@@ -188,17 +196,24 @@ def run_projector(settings: Settings) -> None:
         backoff = Backoff(maximum=15.0)  # a faust start is not cheap: wait longer between
         backoff.attempts = attempt
         delay = backoff.next()
-        log.warning("the %s is unavailable (%s: %s); the projector starts again in %.1f s",
-                    dependency, type(reason).__name__, str(reason).strip()[:300], delay)
+        log.warning(
+            "the %s is unavailable (%s: %s); the projector starts again in %.1f s",
+            dependency,
+            type(reason).__name__,
+            str(reason).strip()[:300],
+            delay,
+        )
         time.sleep(delay)  # the event loop is closed: a SIGTERM now simply ends us
         restart_projector(settings, attempt + 1)
 
 
 def restart_projector(settings: Settings, attempt: int) -> None:
     os.environ[PROJECTOR_ATTEMPT] = str(attempt)
-    for name, value in (("VERKOSTO_DATABASE_URL", settings.database_url),
-                        ("VERKOSTO_KAFKA_BOOTSTRAP", settings.kafka_bootstrap),
-                        ("VERKOSTO_DATA_DIR", str(settings.data_dir))):
+    for name, value in (
+        ("VERKOSTO_DATABASE_URL", settings.database_url),
+        ("VERKOSTO_KAFKA_BOOTSTRAP", settings.kafka_bootstrap),
+        ("VERKOSTO_DATA_DIR", str(settings.data_dir)),
+    ):
         if value:
             os.environ[name] = value
     for handler in logging.getLogger().handlers:

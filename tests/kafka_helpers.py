@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
@@ -12,6 +13,30 @@ from kafka import KafkaConsumer, KafkaProducer
 from services.application import Verkosto
 from services.ingest import CommandIngest
 from services.settings import Settings
+
+PARTNER = {"name": "Acme Oy", "kind": "organisation", "roles": ["customer"]}
+
+
+def opened(pid: uuid.UUID, **extra: object) -> dict[str, object]:
+    return {
+        "type": "partnership_opened",
+        "partnership_id": str(pid),
+        "partner": PARTNER,
+        "owner_unit": "research",
+        "steward": "alice",
+        **extra,
+    }
+
+
+def contact(pid: uuid.UUID, **extra: object) -> dict[str, object]:
+    return {
+        "type": "contact_logged",
+        "partnership_id": str(pid),
+        "channel": "email",
+        "direction": "outbound",
+        "participants": ["alice"],
+        **extra,
+    }
 
 
 class RunningIngest:
@@ -54,7 +79,9 @@ def command(body: dict[str, Any], actor: str = "crm-sync") -> tuple[bytes, bytes
 def consume(settings: Settings, topic: str, count: int, timeout_s: float = 30.0) -> list[Any]:
     """Reads a topic from the beginning (no group) until ``count`` records arrive."""
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=None, auto_offset_reset="earliest",
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
     try:

@@ -9,9 +9,21 @@ from fastapi import FastAPI
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from services.api import audit, health, limits, openapi, networks, observability, partnerships, problems, projections
-from services.api import outage
-from services.api import dashboard, docs, security
+from services.api import (
+    audit,
+    dashboard,
+    docs,
+    health,
+    limits,
+    networks,
+    observability,
+    openapi,
+    outage,
+    partnerships,
+    problems,
+    projections,
+    security,
+)
 from services.api.deps import Services
 from services.db import open_application
 from services.settings import Settings
@@ -22,7 +34,10 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
         database_url = settings.require_database_url()
         pool = ConnectionPool(
-            database_url, min_size=1, max_size=8, open=True,
+            database_url,
+            min_size=1,
+            max_size=8,
+            open=True,
             kwargs={"autocommit": True, "row_factory": dict_row, **outage.connection_kwargs()},
             **outage.pool_settings(),  # a lost database is a quick 503, and is used again once back
         )

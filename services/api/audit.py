@@ -11,15 +11,14 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, Field, field_validator
 
+from contract.commands import When
 from domain.values import check_storable
-
+from projections.queries.stewardship import handovers, held_by
 from projections.registry import active_schema
-from projections.stewardship import handovers, held_by
 from services.api.deps import HistoryReader, ServicesDep, require
 from services.audit.search import EventQuery, search
 from services.auth import Principal
 from services.erasure import erase_subject
-from services.contract import When
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 Admin = Annotated[Principal, Depends(require("admin"))]
@@ -37,18 +36,26 @@ def log_read(services: ServicesDep, principal: Principal, request: Request) -> N
 
 @router.get("/events")
 def search_events(
-    request: Request, principal: HistoryReader, services: ServicesDep,
-    actor: str | None = None, type: str | None = None, source: str | None = None,  # noqa: A002
-    aggregate_id: UUID | None = None, aggregate_type: str | None = None,
-    occurred_from: When | None = None, occurred_to: When | None = None,
-    recorded_from: When | None = None, recorded_to: When | None = None,
+    request: Request,
+    principal: HistoryReader,
+    services: ServicesDep,
+    actor: str | None = None,
+    type: str | None = None,
+    source: str | None = None,  # noqa: A002
+    aggregate_id: UUID | None = None,
+    aggregate_type: str | None = None,
+    occurred_from: When | None = None,
+    occurred_to: When | None = None,
+    recorded_from: When | None = None,
+    recorded_to: When | None = None,
     after: Annotated[int, Query(ge=0, description="Cursor: the last position of the previous page")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Recorded events matching every filter given, in global order, a page at a time."""
     log_read(services, principal, request)
-    query = EventQuery(actor, type, source, aggregate_id, aggregate_type,
-                       occurred_from, occurred_to, recorded_from, recorded_to)
+    query = EventQuery(
+        actor, type, source, aggregate_id, aggregate_type, occurred_from, occurred_to, recorded_from, recorded_to
+    )
     with services.pool.connection() as conn:
         events = search(conn, services.settings.db_schema, query, after, limit, services.app.reveal)
     cursor = events[-1]["position"] if len(events) == limit else None
@@ -57,7 +64,10 @@ def search_events(
 
 @router.get("/stewards/{steward}")
 def steward_holdings(
-    steward: str, request: Request, principal: HistoryReader, services: ServicesDep,
+    steward: str,
+    request: Request,
+    principal: HistoryReader,
+    services: ServicesDep,
     at: Annotated[When | None, Query(description="The moment (valid time); default now")] = None,
     known_at: Annotated[When | None, Query(description="By what had been recorded at this moment")] = None,
 ) -> dict[str, Any]:
@@ -83,8 +93,11 @@ def _schemas(services: ServicesDep, conn: Any) -> tuple[sql.Identifier, sql.Iden
 
 
 class Erasure(BaseModel):
-    subject: str = Field(pattern=r"^(person:.+|(partnership|network):[0-9a-fA-F-]{36})$", max_length=220,
-                         description="person:<name>, partnership:<id> or network:<id>")
+    subject: str = Field(
+        pattern=r"^(person:.+|(partnership|network):[0-9a-fA-F-]{36})$",
+        max_length=220,
+        description="person:<name>, partnership:<id> or network:<id>",
+    )
 
     @field_validator("subject")
     @classmethod
@@ -104,8 +117,10 @@ def erase_person(body: Erasure, _: Admin, services: ServicesDep) -> dict[str, An
 
 @router.get("/reads")
 def audit_reads(
-    _: Admin, services: ServicesDep,
-    after: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    _: Admin,
+    services: ServicesDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Who read the audit endpoints, what they asked and when (admin only)."""
     with services.pool.connection() as conn:

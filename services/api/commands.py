@@ -8,12 +8,11 @@ from uuid import UUID
 from fastapi import Response
 from pydantic import BaseModel
 
+from contract.commands import Command
 from services.api.deps import Services
-from services.api.problems import Problem
+from services.api.problems import Problem, refused
 from services.application import Rejected, Request
 from services.auth import Principal
-from services.contract import Command
-
 
 log = logging.getLogger(__name__)
 
@@ -30,19 +29,14 @@ def record(services: Services, principal: Principal, command: Command, response:
     context = {"command_id": command.command_id, "actor": principal.name}
     if isinstance(outcome, Rejected):
         log.info("refused %s", type(command).__name__, extra={**context, "code": outcome.code})
-        titles = {
-            404: "Unknown id", 409: "Refused by a rule or a concurrent change",
-            422: "The command cannot be recorded",
-        }
-        extra = dict(outcome.details)
-        if outcome.status == 422:
-            extra["errors"] = [{"field": "body", "message": outcome.message, "type": outcome.code}]
-        raise Problem(outcome.status, outcome.code, titles[outcome.status], outcome.message, **extra)
+        raise refused(outcome.code, outcome.message, outcome.details)
     log.info("recorded %s", type(command).__name__, extra=context)
     # A repeated command id answers with the first result and records nothing new.
     response.status_code = 200 if outcome.duplicate else 201
     return Receipt(
-        id=outcome.aggregate_id, version=outcome.version, position=outcome.position,
+        id=outcome.aggregate_id,
+        version=outcome.version,
+        position=outcome.position,
         duplicate=outcome.duplicate,
     )
 
@@ -52,8 +46,11 @@ def bind(command: Command, field: str, aggregate_id: UUID) -> Command:
     given = getattr(command, field)
     if given is not None and given != aggregate_id:
         raise Problem(
-            422, "validation_failed", "The request is not valid",
-            f"body.{field}: differs from the id in the path", field=f"body.{field}",
+            422,
+            "validation_failed",
+            "The request is not valid",
+            f"body.{field}: differs from the id in the path",
+            field=f"body.{field}",
             errors=[{"field": f"body.{field}", "message": "differs from the id in the path", "type": "mismatch"}],
         )
     return command.model_copy(update={field: aggregate_id})

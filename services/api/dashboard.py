@@ -28,7 +28,13 @@ from services.api.deps import HistoryReader, ServicesDep
 from services.api.problems import Problem
 from services.api.projections import Dashboard
 from services.api.sessions import (
-    COOKIE, LIFETIME, SESSION_SCOPE, authenticate_session, close_session, form_proof, open_session,
+    COOKIE,
+    LIFETIME,
+    SESSION_SCOPE,
+    authenticate_session,
+    close_session,
+    form_proof,
+    open_session,
 )
 from services.auth import authenticate
 
@@ -44,11 +50,13 @@ reads = APIRouter(prefix="/v1/projections/partnerships", tags=["projections"])
 
 # ---- the reads a dashboard needs, with dashboards:read --------------------------------
 
+
 def for_dashboards(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     """The same route code, asking for dashboards:read where it asked for history:read."""
     signature = inspect.signature(endpoint, eval_str=True)
-    parameters = [p.replace(annotation=Dashboard) if p.annotation == HistoryReader else p
-                  for p in signature.parameters.values()]
+    parameters = [
+        p.replace(annotation=Dashboard) if p.annotation == HistoryReader else p for p in signature.parameters.values()
+    ]
     if parameters == list(signature.parameters.values()):
         raise TypeError(f"{endpoint.__name__} asks for no history:read")
 
@@ -60,21 +68,26 @@ def for_dashboards(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     return route
 
 
-reads.get("/{partnership_id}", summary="Partnership state (dashboards)")(
-    for_dashboards(partnerships.get_partnership))
+reads.get("/{partnership_id}", summary="Partnership state (dashboards)")(for_dashboards(partnerships.get_partnership))
 reads.get("/{partnership_id}/history", summary="Partnership history (dashboards)")(
-    for_dashboards(partnerships.get_history))
+    for_dashboards(partnerships.get_history)
+)
 reads.get("/{partnership_id}/owners", summary="Ownership timeline (dashboards)")(
-    for_dashboards(partnerships.get_owners))
+    for_dashboards(partnerships.get_owners)
+)
 
 
 # ---- sign-in, sign-out and the pages -------------------------------------------------
 
+
 def _local(target: str | None) -> str:
     """Where to go after signing in: a dashboard page of this site, never elsewhere."""
     if (
-        target and target.startswith("/dashboard/") and not target.startswith(SIGN_IN)
-        and "\\" not in target and target.isprintable()
+        target
+        and target.startswith("/dashboard/")
+        and not target.startswith(SIGN_IN)
+        and "\\" not in target
+        and target.isprintable()
     ):
         return target
     return HOME
@@ -108,8 +121,15 @@ def _session_cookie(response: Response, request: Request, value: str | None) -> 
     if value is None:
         response.delete_cookie(COOKIE, path="/", secure=secure, httponly=True, samesite="strict")
     else:
-        response.set_cookie(COOKIE, value, max_age=int(LIFETIME.total_seconds()), path="/",
-                            secure=secure, httponly=True, samesite="strict")
+        response.set_cookie(
+            COOKIE,
+            value,
+            max_age=int(LIFETIME.total_seconds()),
+            path="/",
+            secure=secure,
+            httponly=True,
+            samesite="strict",
+        )
 
 
 @pages.get("/dashboard")
@@ -161,7 +181,9 @@ async def sign_out(request: Request, services: ServicesDep) -> Response:
 
 @pages.get("/dashboard/{name}.html", response_model=None)
 def dashboard_page(
-    name: Literal["portfolio", "lifecycle", "partnership", "networks"], request: Request, services: ServicesDep,
+    name: Literal["portfolio", "lifecycle", "partnership", "networks"],
+    request: Request,
+    services: ServicesDep,
 ) -> Response:
     session_id = request.cookies.get(COOKIE, "")
     principal = None

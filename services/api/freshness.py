@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from projections.reading import applied
+from projections.queries.reading import applied
 from projections.registry import active_schema
 from services.api.deps import Services
 

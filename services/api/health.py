@@ -40,9 +40,7 @@ def check_database(services: Any) -> dict[str, Any]:
     try:
         with services.pool.connection(timeout=POOL_WAIT_S) as conn:
             conn.execute(
-                sql.SQL("SELECT 1 FROM {}.command_log LIMIT 1").format(
-                    sql.Identifier(services.settings.db_schema)
-                )
+                sql.SQL("SELECT 1 FROM {}.command_log LIMIT 1").format(sql.Identifier(services.settings.db_schema))
             )
     except Exception as error:  # any failure here means "not ready", with the reason
         return {"ok": False, "detail": f"{type(error).__name__}: {str(error).strip()[:300]}"}
@@ -95,8 +93,13 @@ def readyz(request: Request, services: ServicesDep) -> dict[str, Any] | JSONResp
     down = [name for name, check in checks.items() if not check["ok"]]
     if down:
         return problem_response(
-            request, 503, "dependency_unavailable", "Not ready",
-            f"Unavailable: {', '.join(down)}", headers={"Retry-After": str(RETRY_AFTER_S)},
-            dependency=down[0], checks=checks,
+            request,
+            503,
+            "dependency_unavailable",
+            "Not ready",
+            f"Unavailable: {', '.join(down)}",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+            dependency=down[0],
+            checks=checks,
         )
     return {"status": "ready", "checks": checks}

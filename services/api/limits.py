@@ -132,16 +132,19 @@ class RequestLimits:
 
     def too_large(self) -> Refusal:
         return Refusal(
-            413, "payload_too_large", "The request body is too large",
+            413,
+            "payload_too_large",
+            "The request body is too large",
             f"bodies are limited to {self.max_bytes} bytes",
         )
 
     async def refuse(self, scope: Scope, receive: Receive, send: Send, refusal: Refusal) -> None:
         extra: dict[str, Any] = {}
         if refusal.field is not None:
-            extra = {"field": refusal.field, "errors": [
-                {"field": refusal.field, "message": refusal.detail.split(": ", 1)[-1], "type": "limit"}
-            ]}
+            extra = {
+                "field": refusal.field,
+                "errors": [{"field": refusal.field, "message": refusal.detail.split(": ", 1)[-1], "type": "limit"}],
+            }
         # Closing the connection tells a client still sending a huge body to stop.
         headers = {"Connection": "close"} if refusal.status == 413 else None
         response = problem_response(

@@ -7,16 +7,16 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Response
 
+from contract.commands import body_of, creation_of
 from domain.history import network_then
 from domain.network import Network
 from services.api.bitemporal import AsOf, KnownAt, state_then
 from services.api.commands import Receipt, bind, record
 from services.api.deps import HistoryReader, ServicesDep, Writer
-from services.api.problems import Problem
-from services.application import NotFound
-from services.contract import JoinNetwork, NetworkEventBody
 
 router = APIRouter(prefix="/v1/networks", tags=["networks"])
+JoinNetwork = creation_of(Network)
+NetworkEventBody = body_of(Network)
 
 
 @router.post("", status_code=201)
@@ -41,15 +41,16 @@ def record_event(
 
 @router.get("/{network_id}")
 def get_network(
-    network_id: UUID, _: HistoryReader, services: ServicesDep, as_of: AsOf = None, known_at: KnownAt = None,
+    network_id: UUID,
+    _: HistoryReader,
+    services: ServicesDep,
+    as_of: AsOf = None,
+    known_at: KnownAt = None,
 ) -> dict[str, Any]:
     """The network's state: now, or as it was at `as_of` by what was known at `known_at`."""
     if as_of is not None or known_at is not None:
         return state_then(services, network_id, as_of, known_at, Network.Joined, network_then, "network")
-    try:
-        n: Network = services.app.get(network_id, Network)
-    except NotFound as error:
-        raise Problem(404, "not_found", "Unknown network", str(error)) from error
+    n: Network = services.app.get(network_id, Network)
     return {
         "id": n.id,
         "version": n.version,
@@ -70,8 +71,5 @@ def get_network(
 @router.get("/{network_id}/history")
 def get_history(network_id: UUID, _: HistoryReader, services: ServicesDep) -> dict[str, Any]:
     """Every event of the network in order, with both times and who recorded it."""
-    try:
-        events = services.app.history(network_id, Network)
-    except NotFound as error:
-        raise Problem(404, "not_found", "Unknown network", str(error)) from error
+    events = services.app.history(network_id, Network)
     return {"network_id": network_id, "events": events}

@@ -14,8 +14,11 @@ from services.metrics import Health, HealthCollector, failed, read_health
 def install(api: FastAPI) -> None:
     registry = CollectorRegistry()
     latency = Histogram(
-        "verkosto_http_request_seconds", "HTTP request latency", ["method", "route", "status"],
-        registry=registry, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        "verkosto_http_request_seconds",
+        "HTTP request latency",
+        ["method", "route", "status"],
+        registry=registry,
+        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     )
 
     def health() -> Health:

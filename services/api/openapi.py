@@ -27,8 +27,7 @@ PROBLEM: dict[str, Any] = {
 
 
 def _problem(description: str) -> dict[str, Any]:
-    return {"description": description,
-            "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    return {"description": description, "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
 
 
 def install(api: FastAPI) -> None:

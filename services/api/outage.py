@@ -75,9 +75,13 @@ class LazyApplication:
 
 def unavailable(request: Request, dependency: str, detail: str | None = None) -> JSONResponse:
     return problem_response(
-        request, 503, "dependency_unavailable", TITLES.get(dependency, "A dependency is unavailable"),
+        request,
+        503,
+        "dependency_unavailable",
+        TITLES.get(dependency, "A dependency is unavailable"),
         detail or f"The {dependency} cannot be reached just now; try again in a few seconds.",
-        headers={"Retry-After": str(RETRY_AFTER_S)}, dependency=dependency,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+        dependency=dependency,
     )
 
 
@@ -88,8 +92,13 @@ def install(api: FastAPI) -> None:
             log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
             return problem_response(request, 500, "internal_error", "Something went wrong on our side")
         _failures.failure(
-            dependency, "%s %s: the %s is unavailable (%s: %s)", request.method, request.url.path,
-            dependency, type(exc).__name__, str(exc).strip()[:300],
+            dependency,
+            "%s %s: the %s is unavailable (%s: %s)",
+            request.method,
+            request.url.path,
+            dependency,
+            type(exc).__name__,
+            str(exc).strip()[:300],
         )
         return unavailable(request, dependency)
 

@@ -7,27 +7,25 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Query, Response
 
+from contract.commands import When, body_of, creation_of
 from domain.history import partnership_then
 from domain.partnership import Partnership
-from projections.ownership import tenure_at, tenures
-from projections.reading import applied
+from projections.queries.ownership import tenure_at, tenures
+from projections.queries.reading import applied
 from projections.registry import active_schema
 from services.api.bitemporal import AsOf, KnownAt, state_then
 from services.api.commands import Receipt, bind, record
-from services.api.freshness import await_position
 from services.api.deps import HistoryReader, ServicesDep, Writer
-from services.api.problems import Problem
-from services.application import NotFound
-from services.contract import OpenPartnership, PartnershipEventBody, When
+from services.api.freshness import await_position
 
 router = APIRouter(prefix="/v1/partnerships", tags=["partnerships"])
+OpenPartnership = creation_of(Partnership)
+PartnershipEventBody = body_of(Partnership)
 
 
 def load(services: ServicesDep, partnership_id: UUID) -> Partnership:
-    try:
-        return services.app.get(partnership_id, Partnership)
-    except NotFound as error:
-        raise Problem(404, "not_found", "Unknown partnership", str(error)) from error
+    partnership: Partnership = services.app.get(partnership_id, Partnership)  # NotFound: a 404 (problems.py)
+    return partnership
 
 
 @router.post("", status_code=201)
@@ -52,11 +50,17 @@ def record_event(
 
 @router.get("/{partnership_id}")
 def get_partnership(
-    partnership_id: UUID, _: HistoryReader, services: ServicesDep, as_of: AsOf = None, known_at: KnownAt = None,
+    partnership_id: UUID,
+    _: HistoryReader,
+    services: ServicesDep,
+    as_of: AsOf = None,
+    known_at: KnownAt = None,
 ) -> dict[str, Any]:
     """The partnership's state: now, or as it was at `as_of` by what was known at `known_at`."""
     if as_of is not None or known_at is not None:
-        return state_then(services, partnership_id, as_of, known_at, Partnership.Opened, partnership_then, "partnership")
+        return state_then(
+            services, partnership_id, as_of, known_at, Partnership.Opened, partnership_then, "partnership"
+        )
     p = load(services, partnership_id)
     return {
         "id": p.id,
@@ -80,10 +84,7 @@ def get_partnership(
 @router.get("/{partnership_id}/history")
 def get_history(partnership_id: UUID, _: HistoryReader, services: ServicesDep) -> dict[str, Any]:
     """Every event of the partnership in order, with both times and who recorded it."""
-    try:
-        events = services.app.history(partnership_id, Partnership)
-    except NotFound as error:
-        raise Problem(404, "not_found", "Unknown partnership", str(error)) from error
+    events = services.app.history(partnership_id, Partnership)
     return {"partnership_id": partnership_id, "events": events}
 
 

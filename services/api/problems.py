@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.values import printable
+from services.application import NotFound
 
 MEDIA_TYPE = "application/problem+json"
 MAX_ERRORS = 20  # an error body stays small however wrong the request was
@@ -30,8 +31,13 @@ class ProblemResponse(JSONResponse):
 
 class Problem(Exception):
     def __init__(
-        self, status: int, code: str, title: str, detail: str | None = None,
-        headers: dict[str, str] | None = None, **extra: Any,
+        self,
+        status: int,
+        code: str,
+        title: str,
+        detail: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
     ) -> None:
         super().__init__(detail or title)
         self.status = status
@@ -42,9 +48,58 @@ class Problem(Exception):
         self.extra = extra
 
 
+# Why the application refused a command, by its stable ``code`` (domain.errors and
+# services.application), as an HTTP status and title: the one place they are mapped.
+UNKNOWN_ID = (404, "Unknown id")
+REFUSED = (409, "Refused by a rule or a concurrent change")
+UNRECORDABLE = (422, "The command cannot be recorded")
+REFUSALS: dict[str, tuple[int, str]] = {
+    "not_found": UNKNOWN_ID,
+    "invalid_command": UNRECORDABLE,
+    "already_exists": REFUSED,
+    "version_conflict": REFUSED,
+    "concurrent_write": REFUSED,
+    "domain_rule": REFUSED,
+    "aggregate_ended": REFUSED,
+    "illegal_stage_transition": REFUSED,
+    "stage_out_of_order": REFUSED,
+    "invalid_outcome_factor": REFUSED,
+    "occurred_before_start": REFUSED,
+    "occurred_in_future": REFUSED,
+    "nothing_changed": REFUSED,
+    "membership": REFUSED,
+}
+DEFAULT_REFUSAL = REFUSED  # a domain rule added without a row here is still a 409
+
+
+def refusal_status(code: str) -> tuple[int, str]:
+    """The HTTP status and title for a refusal's code."""
+    return REFUSALS.get(code, DEFAULT_REFUSAL)
+
+
+def refused(code: str, message: str, details: dict[str, Any] | None = None) -> Problem:
+    """The problem for a command the application refused."""
+    status, title = refusal_status(code)
+    extra = dict(details or {})
+    if status == 422:  # shaped like any other invalid request
+        extra["errors"] = [{"field": "body", "message": message, "type": code}]
+    return Problem(status, code, title, message, **extra)
+
+
+def not_found(noun: str, detail: str, title: str | None = None) -> Problem:
+    """The problem for an id that names nothing (of that kind)."""
+    status, _ = refusal_status("not_found")
+    return Problem(status, "not_found", title or f"Unknown {noun}", detail)
+
+
 def problem_response(
-    request: Request, status: int, code: str, title: str, detail: str | None = None,
-    headers: dict[str, str] | None = None, **extra: Any,
+    request: Request,
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"/problems/{code}",
@@ -67,15 +122,22 @@ def _field(loc: tuple[Any, ...]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(
-            request, exc.status, exc.code, exc.title, exc.detail, exc.headers, **exc.extra
-        )
+        return problem_response(request, exc.status, exc.code, exc.title, exc.detail, exc.headers, **exc.extra)
+
+    @app.exception_handler(NotFound)
+    async def _not_found(request: Request, exc: NotFound) -> JSONResponse:
+        # Any route that loads an aggregate by id: no try/except in the routers.
+        return await _problem(request, not_found(exc.noun, str(exc)))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         every = exc.errors()
         errors = [
-            {"field": _field(e["loc"])[:MAX_MESSAGE], "message": printable(str(e["msg"]))[:MAX_MESSAGE], "type": e["type"]}
+            {
+                "field": _field(e["loc"])[:MAX_MESSAGE],
+                "message": printable(str(e["msg"]))[:MAX_MESSAGE],
+                "type": e["type"],
+            }
             for e in every[:MAX_ERRORS]
         ]
         first = errors[0] if errors else {"field": "", "message": "invalid request"}
@@ -83,8 +145,12 @@ def install(app: FastAPI) -> None:
         if len(every) > MAX_ERRORS:
             extra["errors_omitted"] = len(every) - MAX_ERRORS
         return problem_response(
-            request, 422, "validation_failed", "The request is not valid",
-            f"{first['field']}: {first['message']}", **extra,
+            request,
+            422,
+            "validation_failed",
+            "The request is not valid",
+            f"{first['field']}: {first['message']}",
+            **extra,
         )
 
     @app.exception_handler(Exception)
@@ -98,8 +164,12 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 400:
             # FastAPI's "error parsing the body": invalid input like any other.
             return problem_response(
-                request, 422, "validation_failed", "The request is not valid",
-                f"body: {exc.detail}", field="body",
+                request,
+                422,
+                "validation_failed",
+                "The request is not valid",
+                f"body: {exc.detail}",
+                field="body",
                 errors=[{"field": "body", "message": str(exc.detail), "type": "body_unreadable"}],
             )
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")

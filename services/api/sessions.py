@@ -19,6 +19,7 @@ import psycopg
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from psycopg import sql
+from psycopg.rows import dict_row
 
 from services.auth import Principal, hash_token
 
@@ -62,13 +63,16 @@ def open_session(conn: psycopg.Connection[Any], schema: str, token: str) -> str:
 def session_token(conn: psycopg.Connection[Any], schema: str, session_id: str) -> str | None:
     """The token behind an unexpired session, or None."""
     session_hash = _session_hash(session_id)
-    row = conn.execute(
-        sql.SQL("SELECT sealed_token FROM {} WHERE session_hash = %s AND expires_at > now()").format(_table(schema)),
-        (session_hash,),
-    ).fetchone()
+    with conn.cursor(row_factory=dict_row) as cur:  # dicts, whatever the connection's row factory
+        row = cur.execute(
+            sql.SQL("SELECT sealed_token FROM {} WHERE session_hash = %s AND expires_at > now()").format(
+                _table(schema)
+            ),
+            (session_hash,),
+        ).fetchone()
     if row is None:
         return None
-    sealed = bytes(row["sealed_token"] if isinstance(row, dict) else row[0])
+    sealed = bytes(row["sealed_token"])
     try:
         return AESGCM(_key(session_id)).decrypt(sealed[:12], sealed[12:], session_hash.encode()).decode()
     except InvalidTag:

@@ -43,9 +43,12 @@ class FailureGuard:
     def refusal(self, address: str) -> Problem:
         seconds = self.retry_after(address)
         return Problem(
-            429, "too_many_requests", "Too many failed authentications",
+            429,
+            "too_many_requests",
+            "Too many failed authentications",
             f"more than {self.limit.amount} failed authentications from this address in a minute;"
-            f" try again in {seconds} s", headers={"Retry-After": str(seconds)},
+            f" try again in {seconds} s",
+            headers={"Retry-After": str(seconds)},
         )
 
     def failed(self, request: Request) -> None:

@@ -9,10 +9,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.utils import get_topic
-from psycopg import sql
-
-from services.published import EVENT_TYPES, published_event
+from contract.events import published_event, topics_of
+from services.store import EventStore
 
 
 @dataclass(frozen=True)
@@ -31,45 +29,26 @@ class EventQuery:
 def topics_for(query: EventQuery) -> list[str] | None:
     if query.type is None and query.aggregate_type is None:
         return None
-    return [
-        get_topic(cls) for cls, (aggregate_type, name) in EVENT_TYPES.items()
-        if query.type in (None, name) and query.aggregate_type in (None, aggregate_type)
-    ]
+    return topics_of(query.type, query.aggregate_type)
 
 
 def search(
     conn: Any, schema: str, query: EventQuery, after: int = 0, limit: int = 100, reveal: Any = None
 ) -> list[dict[str, Any]]:
-    # The metadata lives in the stored JSON, read through stored_meta (services/schema.sql)
-    # so that one event jsonb cannot hold never breaks a search. A full scan is fine at
-    # today's volumes; expression indexes on meta fields are the next step when it is not.
-    topics = topics_for(query)
-    rows = conn.execute(
-        sql.SQL(
-            "SELECT notification_id, topic, state FROM ("
-            " SELECT notification_id, topic, state, originator_id, "
-            " {schema}.stored_meta(state) AS meta FROM {schema}.verkosto_events"
-            " WHERE notification_id > %(after)s"
-            "   AND (%(topics)s::text[] IS NULL OR topic = ANY(%(topics)s::text[]))"
-            "   AND (%(aggregate)s::uuid IS NULL OR originator_id = %(aggregate)s::uuid)"
-            ") e WHERE (%(actor)s::text IS NULL OR meta ->> 'actor' = %(actor)s::text)"
-            " AND (%(source)s::text IS NULL OR meta ->> 'source' = %(source)s::text)"
-            " AND (%(of)s::timestamptz IS NULL OR (meta ->> 'occurred_at')::timestamptz >= %(of)s::timestamptz)"
-            " AND (%(ot)s::timestamptz IS NULL OR (meta ->> 'occurred_at')::timestamptz < %(ot)s::timestamptz)"
-            " AND (%(rf)s::timestamptz IS NULL OR (meta ->> 'recorded_at')::timestamptz >= %(rf)s::timestamptz)"
-            " AND (%(rt)s::timestamptz IS NULL OR (meta ->> 'recorded_at')::timestamptz < %(rt)s::timestamptz)"
-            " ORDER BY notification_id LIMIT %(limit)s"
-        ).format(schema=sql.Identifier(schema)),
-        {
-            "after": after, "topics": topics, "aggregate": query.aggregate_id, "actor": query.actor,
-            "source": query.source, "of": query.occurred_from, "ot": query.occurred_to,
-            "rf": query.recorded_from, "rt": query.recorded_to, "limit": limit,
-        },
-    ).fetchall()
-    return [
-        published_event(_get(r, 1, "topic"), bytes(_get(r, 2, "state")), _get(r, 0, "notification_id"), reveal)
-        for r in rows
-    ]
+    rows = EventStore(schema).search(
+        conn,
+        after=after,
+        limit=limit,
+        topics=topics_for(query),
+        aggregate_id=query.aggregate_id,
+        actor=query.actor,
+        source=query.source,
+        occurred_from=query.occurred_from,
+        occurred_to=query.occurred_to,
+        recorded_from=query.recorded_from,
+        recorded_to=query.recorded_to,
+    )
+    return [published_event(r["topic"], bytes(r["state"]), r["notification_id"], reveal) for r in rows]
 
 
 def search_all(
@@ -82,7 +61,3 @@ def search_all(
         if len(events) < page:
             return
         after = events[-1]["position"]
-
-
-def _get(row: Any, index: int, name: str) -> Any:
-    return row[name] if isinstance(row, dict) else row[index]

@@ -28,8 +28,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from contract import commands as c
 from projections.registry import active_schema
-from services import contract as c
 from services.application import Request, Verkosto
 from services.bus import ensure_topics
 from services.bus import producer as make_producer
@@ -79,9 +79,14 @@ def infrastructure() -> Iterator[tuple[str, str]]:
 def fresh_settings(database_url: str, bootstrap: str) -> Settings:
     name = f"bench_{uuid.uuid4().hex[:8]}"
     settings = Settings(
-        database_url=database_url, kafka_bootstrap=bootstrap, db_schema=name,
-        commands_topic=f"{name}.commands", events_topic=f"{name}.events", dlq_topic=f"{name}.dlq",
-        ingest_group=f"{name}-ingest", projector_group=f"{name}-projector",
+        database_url=database_url,
+        kafka_bootstrap=bootstrap,
+        db_schema=name,
+        commands_topic=f"{name}.commands",
+        events_topic=f"{name}.events",
+        dlq_topic=f"{name}.dlq",
+        ingest_group=f"{name}-ingest",
+        projector_group=f"{name}-projector",
         data_dir=Path(tempfile.mkdtemp(prefix="verkosto-bench-data-")),
     )
     migrate(database_url, name)
@@ -92,20 +97,34 @@ def fresh_settings(database_url: str, bootstrap: str) -> Settings:
 def seed_partnerships(app: Verkosto, count: int) -> list[uuid.UUID]:
     ids = [uuid.uuid4() for _ in range(count)]
     for start in range(0, count, 500):
-        app.execute([
-            Request(c.OpenPartnership(partnership_id=pid, partner=PARTNER, owner_unit="bench", steward="s"),  # type: ignore[arg-type]
-                    "bench", "api")
-            for pid in ids[start:start + 500]
-        ])
+        app.execute(
+            [
+                Request(
+                    c.OpenPartnership(partnership_id=pid, partner=PARTNER, owner_unit="bench", steward="s"),  # type: ignore[arg-type]
+                    "bench",
+                    "api",
+                )
+                for pid in ids[start : start + 500]
+            ]
+        )
     return ids
 
 
 def command_messages(ids: list[uuid.UUID], count: int) -> list[tuple[bytes, bytes]]:
     return [
-        (str(pid).encode(), json.dumps({
-            "type": "contact_logged", "partnership_id": str(pid), "channel": "email",
-            "direction": "inbound", "participants": ["steward"], "actor": "bench",
-        }).encode())
+        (
+            str(pid).encode(),
+            json.dumps(
+                {
+                    "type": "contact_logged",
+                    "partnership_id": str(pid),
+                    "channel": "email",
+                    "direction": "inbound",
+                    "participants": ["steward"],
+                    "actor": "bench",
+                }
+            ).encode(),
+        )
         for pid in (ids[i % len(ids)] for i in range(count))
     ]
 
@@ -149,8 +168,13 @@ def bench_ingest(app: Verkosto, settings: Settings, messages: list[tuple[bytes, 
                 copy.write_row(row)
         conn.commit()
         copy_seconds = time.perf_counter() - started
-    return Result("Kafka command ingest → event store", len(messages), ingest.last - ingest.first,
-                  "psycopg COPY of the same rows", copy_seconds)
+    return Result(
+        "Kafka command ingest → event store",
+        len(messages),
+        ingest.last - ingest.first,
+        "psycopg COPY of the same rows",
+        copy_seconds,
+    )
 
 
 def bench_relay(app: Verkosto, settings: Settings) -> Result:
@@ -171,8 +195,7 @@ def bench_relay(app: Verkosto, settings: Settings) -> Result:
     producer.flush()
     baseline = time.perf_counter() - started
     producer.close()
-    return Result("Relay: notification log → Kafka", published, seconds,
-                  "kafka-python produce, same count", baseline)
+    return Result("Relay: notification log → Kafka", published, seconds, "kafka-python produce, same count", baseline)
 
 
 def bench_projection(settings: Settings, total: int) -> Result:
@@ -186,8 +209,10 @@ def bench_projection(settings: Settings, total: int) -> Result:
         "VERKOSTO_DATA_DIR": str(settings.data_dir),
     }
     projector = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "run", "projector"], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "services.cli", "run", "projector"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     # Every projection commits in the projector's one transaction per batch; the
     # ownership version's tracking therefore speaks for all of them.
@@ -208,17 +233,22 @@ def bench_projection(settings: Settings, total: int) -> Result:
         projector.terminate()
         projector.wait(30)
     baseline = asyncio.run(aiokafka_consume(settings, total))
-    return Result("Projection catch-up (all projections)", total, seconds,
-                  "aiokafka consume loop, same topic", baseline)
+    return Result(
+        "Projection catch-up (all projections)", total, seconds, "aiokafka consume loop, same topic", baseline
+    )
 
 
 async def aiokafka_consume(settings: Settings, total: int) -> float:
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(
-        settings.events_topic, bootstrap_servers=settings.kafka_bootstrap,
-        group_id=f"{settings.projector_group}-baseline", auto_offset_reset="earliest",
-        session_timeout_ms=10_000, heartbeat_interval_ms=3_000, max_poll_interval_ms=10_000,
+        settings.events_topic,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=f"{settings.projector_group}-baseline",
+        auto_offset_reset="earliest",
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=3_000,
+        max_poll_interval_ms=10_000,
         rebalance_timeout_ms=10_000,
     )
     await consumer.start()
@@ -257,8 +287,14 @@ def report(results: list[Result], console: Console) -> None:
     for column in ("path", "events", "events/s", "baseline", "baseline/s", "ratio"):
         table.add_column(column, justify="right" if column != "path" and column != "baseline" else "left")
     for r in results:
-        table.add_row(r.stage, f"{r.events:,}", f"{r.rate:,.0f}", r.baseline, f"{r.baseline_rate:,.0f}",
-                      f"{r.rate / r.baseline_rate:.2f}")
+        table.add_row(
+            r.stage,
+            f"{r.events:,}",
+            f"{r.rate:,.0f}",
+            r.baseline,
+            f"{r.baseline_rate:,.0f}",
+            f"{r.rate / r.baseline_rate:.2f}",
+        )
     console.print(table)
     print(json.dumps([{**asdict(r), "rate": round(r.rate), "baseline_rate": round(r.baseline_rate)} for r in results]))
 

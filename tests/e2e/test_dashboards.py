@@ -15,8 +15,16 @@ from playwright.sync_api import Browser, BrowserContext, Page, Response, sync_pl
 from tests.e2e.system import System, run_system
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 # Runs before any script of every page: collects what the Content-Security-Policy blocked.
 COLLECT_VIOLATIONS = """
 window.__cspViolations = [];
@@ -90,8 +98,9 @@ class Session:
     def new_page(self, width: int = 1280) -> Page:
         page = self.context.new_page()
         page.set_viewport_size({"width": width, "height": 900})
-        page.on("console", lambda m: self.console_violations.append(m.text)
-                if "Content Security Policy" in m.text else None)
+        page.on(
+            "console", lambda m: self.console_violations.append(m.text) if "Content Security Policy" in m.text else None
+        )
         return page
 
     def open(self, path: str, width: int = 1280) -> Page:
@@ -133,7 +142,9 @@ def shot(page: Page, name: str) -> None:
 
 
 def test_signing_in_keeps_the_token_out_of_urls_storage_and_logs(
-    session: Session, system: System, viewer: str,
+    session: Session,
+    system: System,
+    viewer: str,
 ) -> None:
     [cookie] = [c for c in session.context.cookies() if c["name"] == "verkosto_session"]
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and not cookie["secure"]  # plain http here
@@ -237,8 +248,9 @@ def test_the_networks_page_recommends_and_follows_new_events(session: Session, s
     text = page.locator("#networks").inner_text()
     assert "leave (best_before_passed)" in text or "left" in text
     assert page.locator("#networks tr").count() == 7  # header and six networks
-    created = system.post("/v1/networks", {"name": "Brand new forum", "purposes": ["competence"], "role": "member",
-                                           "activity": "active"})
+    created = system.post(
+        "/v1/networks", {"name": "Brand new forum", "purposes": ["competence"], "role": "member", "activity": "active"}
+    )
     assert created.status_code == 201
     wait_until(page, "document.querySelector('#networks').innerText.includes('Brand new forum')", 15)
     with page.expect_download() as download:

@@ -67,8 +67,13 @@ def start_projector(system: System, log: Path) -> subprocess.Popen[bytes]:
     }
     env.pop("VERKOSTO_PARENT_PID", None)
     with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "services.cli", "run", "projector"], env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "run", "projector"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def wait_until(condition: Any, timeout_s: float, what: str) -> Any:
@@ -85,8 +90,11 @@ def partly_stalled(system: System) -> dict[str, float] | None:
     """A scrape in which the stalled member's partitions lag while the other member's are
     current: the furthest position applied may be the newest event's, yet lag shows."""
     samples = scrape(system)
-    trust = [v for k, v in samples.items()
-             if k.startswith("verkosto_projection_partition_lag_events{") and 'projection="trust"' in k]
+    trust = [
+        v
+        for k, v in samples.items()
+        if k.startswith("verkosto_projection_partition_lag_events{") and 'projection="trust"' in k
+    ]
     return samples if trust and projection_lag(samples) > 0 and max(trust) > 0 and min(trust) == 0 else None
 
 

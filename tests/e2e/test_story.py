@@ -32,8 +32,11 @@ class Story:
         return response.json()["id"]
 
     def over_kafka(self, body: dict[str, Any], aggregate_id: str) -> None:
-        self.kafka.send(self.system.env["VERKOSTO_COMMANDS_TOPIC"], key=aggregate_id.encode(),
-                        value=json.dumps({**body, "actor": "calendar-sync"}).encode())
+        self.kafka.send(
+            self.system.env["VERKOSTO_COMMANDS_TOPIC"],
+            key=aggregate_id.encode(),
+            value=json.dumps({**body, "actor": "calendar-sync"}).encode(),
+        )
         self.kafka.flush()
         events = f"/v1/partnerships/{aggregate_id}/history"
         expected = len(self.system.get(events).json()["events"]) + 1
@@ -54,48 +57,149 @@ class Story:
 @pytest.fixture(scope="module")
 def story(system: System) -> dict[str, str]:
     s = Story(system)
-    lab = s.http("/v1/partnerships", {"partner": {"name": "Kuopio Lab", "kind": "organisation", "roles": ["researcher"]},
-                                      "owner_unit": "research", "steward": "alice",
-                                      "occurred_at": "2023-01-10T09:00:00Z"})
+    lab = s.http(
+        "/v1/partnerships",
+        {
+            "partner": {"name": "Kuopio Lab", "kind": "organisation", "roles": ["researcher"]},
+            "owner_unit": "research",
+            "steward": "alice",
+            "occurred_at": "2023-01-10T09:00:00Z",
+        },
+    )
     on = f"/v1/partnerships/{lab}/events"
-    s.http(on, {"type": "contact_logged", "channel": "meeting", "direction": "outbound", "participants": ["alice"],
-                "occurred_at": "2023-01-20T10:00:00Z"})
-    s.http(on, {"type": "interest_signalled", "direction": "outbound", "strength": 2, "occurred_at": "2023-02-01T10:00:00Z"})
-    s.over_kafka({"type": "interest_signalled", "partnership_id": lab, "direction": "inbound", "strength": 3,
-                  "occurred_at": "2023-02-15T10:00:00Z"}, lab)
-    s.http(on, {"type": "stage_changed", "stage": "prioritise", "reason": "shortlisted", "occurred_at": "2023-02-20T10:00:00Z"})
-    for day, kind, ours, theirs in (("2023-03-01", "workshop", 16, 12), ("2023-05-01", "pilot", 60, 50),
-                                    ("2023-09-01", "project", 120, 100)):
-        s.http(on, {"type": "joint_activity_recorded", "kind": kind, "title": kind.title(), "our_effort_hours": ours,
-                    "their_effort_hours": theirs, "occurred_at": f"{day}T10:00:00Z"})
+    s.http(
+        on,
+        {
+            "type": "contact_logged",
+            "channel": "meeting",
+            "direction": "outbound",
+            "participants": ["alice"],
+            "occurred_at": "2023-01-20T10:00:00Z",
+        },
+    )
+    s.http(
+        on,
+        {"type": "interest_signalled", "direction": "outbound", "strength": 2, "occurred_at": "2023-02-01T10:00:00Z"},
+    )
+    s.over_kafka(
+        {
+            "type": "interest_signalled",
+            "partnership_id": lab,
+            "direction": "inbound",
+            "strength": 3,
+            "occurred_at": "2023-02-15T10:00:00Z",
+        },
+        lab,
+    )
+    s.http(
+        on,
+        {
+            "type": "stage_changed",
+            "stage": "prioritise",
+            "reason": "shortlisted",
+            "occurred_at": "2023-02-20T10:00:00Z",
+        },
+    )
+    for day, kind, ours, theirs in (
+        ("2023-03-01", "workshop", 16, 12),
+        ("2023-05-01", "pilot", 60, 50),
+        ("2023-09-01", "project", 120, 100),
+    ):
+        s.http(
+            on,
+            {
+                "type": "joint_activity_recorded",
+                "kind": kind,
+                "title": kind.title(),
+                "our_effort_hours": ours,
+                "their_effort_hours": theirs,
+                "occurred_at": f"{day}T10:00:00Z",
+            },
+        )
     s.http(on, {"type": "evaluated", "factors": {"fit": 10, "delivery": 10}, "occurred_at": "2023-06-01T10:00:00Z"})
-    s.http(on, {"type": "stage_changed", "stage": "maintain", "reason": "pilot_succeeded", "occurred_at": "2023-06-02T10:00:00Z"})
+    s.http(
+        on,
+        {
+            "type": "stage_changed",
+            "stage": "maintain",
+            "reason": "pilot_succeeded",
+            "occurred_at": "2023-06-02T10:00:00Z",
+        },
+    )
     s.http(on, {"type": "segmented", "now": "-", "future": "+", "occurred_at": "2023-06-15T10:00:00Z"})
     s.http(on, {"type": "evaluated", "factors": {"fit": 10, "delivery": 1}, "occurred_at": "2023-10-01T10:00:00Z"})
-    s.http(on, {"type": "stage_changed", "stage": "manage", "reason": "strategic", "occurred_at": "2023-10-02T10:00:00Z"})
+    s.http(
+        on, {"type": "stage_changed", "stage": "manage", "reason": "strategic", "occurred_at": "2023-10-02T10:00:00Z"}
+    )
     s.http(on, {"type": "segmented", "now": "+", "future": "++", "occurred_at": "2024-02-10T10:00:00Z"})
-    s.over_kafka({"type": "ownership_transferred", "partnership_id": lab, "owner_unit": "research", "steward": "bob",
-                  "reason": "steward_left", "occurred_at": "2024-03-01T00:00:00Z"}, lab)
+    s.over_kafka(
+        {
+            "type": "ownership_transferred",
+            "partnership_id": lab,
+            "owner_unit": "research",
+            "steward": "bob",
+            "reason": "steward_left",
+            "occurred_at": "2024-03-01T00:00:00Z",
+        },
+        lab,
+    )
 
-    costly = s.http("/v1/partnerships", {"partner": {"name": "Costly Oy", "kind": "organisation", "roles": ["supplier"]},
-                                         "owner_unit": "operations", "steward": "dan",
-                                         "occurred_at": "2024-06-01T09:00:00Z"})
+    costly = s.http(
+        "/v1/partnerships",
+        {
+            "partner": {"name": "Costly Oy", "kind": "organisation", "roles": ["supplier"]},
+            "owner_unit": "operations",
+            "steward": "dan",
+            "occurred_at": "2024-06-01T09:00:00Z",
+        },
+    )
     on = f"/v1/partnerships/{costly}/events"
-    for day, ours, theirs, factors in (("2025-01-10", 200, 20, {"quality": 0.1}),
-                                       ("2025-06-01", 150, 10, {"quality": 0.1, "speed": 1})):
-        s.http(on, {"type": "joint_activity_recorded", "kind": "project", "title": "Integration", "our_effort_hours": ours,
-                    "their_effort_hours": theirs, "occurred_at": f"{day}T10:00:00Z"})
+    for day, ours, theirs, factors in (
+        ("2025-01-10", 200, 20, {"quality": 0.1}),
+        ("2025-06-01", 150, 10, {"quality": 0.1, "speed": 1}),
+    ):
+        s.http(
+            on,
+            {
+                "type": "joint_activity_recorded",
+                "kind": "project",
+                "title": "Integration",
+                "our_effort_hours": ours,
+                "their_effort_hours": theirs,
+                "occurred_at": f"{day}T10:00:00Z",
+            },
+        )
         s.http(on, {"type": "evaluated", "factors": factors, "occurred_at": f"{day}T12:00:00Z"})
 
-    forum = s.http("/v1/networks", {"name": "Nordic AI forum", "purposes": ["influence", "information_sharing"],
-                                    "role": "member", "activity": "active", "best_before": "2024-06-30",
-                                    "occurred_at": "2022-05-01T09:00:00Z"})
-    s.http(f"/v1/networks/{forum}/events", {"type": "network_contribution_logged", "our_effort_hours": 20,
-                                            "occurred_at": "2022-09-01T09:00:00Z"})
-    funding = s.http("/v1/networks", {"name": "Regional funding network", "purposes": ["funding"], "role": "member",
-                                      "activity": "passive", "occurred_at": "2022-01-01T09:00:00Z"})
-    s.http(f"/v1/networks/{funding}/events", {"type": "network_evaluated", "factors": {"money": 10},
-                                              "occurred_at": "2023-04-01T09:00:00Z"})
+    forum = s.http(
+        "/v1/networks",
+        {
+            "name": "Nordic AI forum",
+            "purposes": ["influence", "information_sharing"],
+            "role": "member",
+            "activity": "active",
+            "best_before": "2024-06-30",
+            "occurred_at": "2022-05-01T09:00:00Z",
+        },
+    )
+    s.http(
+        f"/v1/networks/{forum}/events",
+        {"type": "network_contribution_logged", "our_effort_hours": 20, "occurred_at": "2022-09-01T09:00:00Z"},
+    )
+    funding = s.http(
+        "/v1/networks",
+        {
+            "name": "Regional funding network",
+            "purposes": ["funding"],
+            "role": "member",
+            "activity": "passive",
+            "occurred_at": "2022-01-01T09:00:00Z",
+        },
+    )
+    s.http(
+        f"/v1/networks/{funding}/events",
+        {"type": "network_evaluated", "factors": {"money": 10}, "occurred_at": "2023-04-01T09:00:00Z"},
+    )
     s.kafka.close()
     s.settle()
     return {"lab": lab, "costly": costly, "forum": forum, "funding": funding, "lab_position": str(s.last[lab])}
@@ -135,7 +239,11 @@ def test_lifecycle_flags_name_their_reasons(system: System, story: dict[str, str
     assert any(r.startswith("low_efficiency") for r in reasons) and any(r.startswith("unfair") for r in reasons)
     then = system.get("/v1/projections/lifecycle", as_of="2023-07-01T00:00:00Z").json()["partnerships"]
     lab_then = next(p for p in then if p["partnership_id"] == story["lab"])
-    assert (lab_then["stage"], lab_then["steward"], lab_then["segment"]) == ("maintain", "alice", {"now": "-", "future": "+"})
+    assert (lab_then["stage"], lab_then["steward"], lab_then["segment"]) == (
+        "maintain",
+        "alice",
+        {"now": "-", "future": "+"},
+    )
     assert [t["to"] for t in lab_then["transitions"]] == ["prioritise", "maintain"]
     assert "needs_handover" not in {f["name"] for f in lab_then["flags"]}
     assert [p["partner_name"] for p in then] == ["Kuopio Lab"]  # Costly Oy was not a partner yet
@@ -156,7 +264,10 @@ def test_the_portfolio_shows_the_matrix_and_the_drift(system: System, story: dic
 def test_the_network_plan_recommends_what_to_do(system: System, story: dict[str, str]) -> None:
     body = system.get("/v1/network-plan", **fresh(story)).json()
     plan = {n["name"]: n for n in body["networks"]}
-    assert (plan["Nordic AI forum"]["recommendation"], plan["Nordic AI forum"]["reason"]) == ("leave", "best_before_passed")
+    assert (plan["Nordic AI forum"]["recommendation"], plan["Nordic AI forum"]["reason"]) == (
+        "leave",
+        "best_before_passed",
+    )
     assert plan["Nordic AI forum"]["best_before_status"] == "passed"
     assert plan["Regional funding network"]["recommendation"] == "activate"
     assert plan["Regional funding network"]["activity"] == "dormant"
@@ -178,7 +289,9 @@ def test_a_rebuild_re_scores_history_without_changing_the_answers(system: System
     assert uuid.UUID(story["lab"])
 
 
-def test_auditors_see_what_each_steward_held_and_what_followed_a_departure(system: System, story: dict[str, str]) -> None:
+def test_auditors_see_what_each_steward_held_and_what_followed_a_departure(
+    system: System, story: dict[str, str]
+) -> None:
     def held(steward: str, at: str) -> list[str]:
         body = system.get(f"/v1/audit/stewards/{steward}", at=at).json()
         return [p["partner_name"] for p in body["partnerships"]]
@@ -188,7 +301,11 @@ def test_auditors_see_what_each_steward_held_and_what_followed_a_departure(syste
     assert held("bob", "2024-06-01T00:00:00Z") == ["Kuopio Lab"]
     assert held("dan", "2025-01-01T00:00:00Z") == ["Costly Oy"]
     (handover,) = system.get("/v1/audit/handovers").json()["handovers"]
-    assert (handover["partner_name"], handover["steward_who_left"], handover["successor"]) == ("Kuopio Lab", "alice", "bob")
+    assert (handover["partner_name"], handover["steward_who_left"], handover["successor"]) == (
+        "Kuopio Lab",
+        "alice",
+        "bob",
+    )
     assert handover["handed_over_at"].startswith("2024-03-01")
     assert (handover["contacts_since"], handover["first_contact_since"]) == (0, None)
 

@@ -14,7 +14,8 @@ import httpx
 import pytest
 import schemathesis
 import uvicorn
-from hypothesis import HealthCheck, given, settings as hypothesis_settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
@@ -57,10 +58,15 @@ def live(settings: Settings) -> Iterator[tuple[str, str]]:
         token = issue_token(conn, settings.db_schema, "fuzzer", ["admin"])
     with LiveAPI(settings) as api:
         # Something to find, so reads get past "unknown id" now and then.
-        httpx.post(f"{api.url}/v1/partnerships", headers={"Authorization": f"Bearer {token}"}, json={
-            "partner": {"name": "Acme Oy", "kind": "organisation", "roles": ["customer"]},
-            "owner_unit": "research", "steward": "alice",
-        }).raise_for_status()
+        httpx.post(
+            f"{api.url}/v1/partnerships",
+            headers={"Authorization": f"Bearer {token}"},
+            json={
+                "partner": {"name": "Acme Oy", "kind": "organisation", "roles": ["customer"]},
+                "owner_unit": "research",
+                "steward": "alice",
+            },
+        ).raise_for_status()
         yield api.url, token
 
 
@@ -77,8 +83,9 @@ def test_no_generated_request_gets_a_server_error_or_an_undeclared_answer(live: 
         operations += 1
 
         @given(case=operation.as_strategy())
-        @hypothesis_settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
-                             suppress_health_check=list(HealthCheck))
+        @hypothesis_settings(
+            max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
         def call(case: Any) -> None:
             case.call_and_validate(
                 headers={"Authorization": f"Bearer {token}"},

@@ -27,8 +27,11 @@ SECURITY_HEADERS = {
     "x-frame-options": "DENY",
     "referrer-policy": "no-referrer",
 }
-OPEN = {"partner": {"name": "Acme Oy", "kind": "organisation", "roles": ["customer"]},
-        "owner_unit": "research", "steward": "alice"}
+OPEN = {
+    "partner": {"name": "Acme Oy", "kind": "organisation", "roles": ["customer"]},
+    "owner_unit": "research",
+    "steward": "alice",
+}
 
 
 def issue(settings: Settings, name: str, *scopes: str) -> str:
@@ -109,13 +112,17 @@ def test_a_session_only_reads_dashboards_and_never_writes(client: TestClient, se
     assert client.get("/v1/audit/events").status_code == 403
     assert client.post("/v1/partnerships", json=OPEN, headers={"Authorization": f"Bearer {admin}"}).status_code == 201
     # A cross-site login attempt is refused.
-    for foreign in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site", "Origin": "null"},
-                    {"Sec-Fetch-Site": "same-site"}):
+    for foreign in (
+        {"Origin": "https://evil.example"},
+        {"Sec-Fetch-Site": "cross-site", "Origin": "null"},
+        {"Sec-Fetch-Site": "same-site"},
+    ):
         assert client.post("/dashboard/sign-in", data={"token": admin}, headers=foreign).status_code == 403
 
 
 def test_sign_out_checks_the_origin_ends_the_session_and_clears_the_cookie(
-    client: TestClient, settings: Settings,
+    client: TestClient,
+    settings: Settings,
 ) -> None:
     token = issue(settings, "viewer", "dashboards:read")
     assert sign_in(client, token).status_code == 303
@@ -129,8 +136,9 @@ def test_sign_out_checks_the_origin_ends_the_session_and_clears_the_cookie(
         assert client.post("/dashboard/sign-out", data={"proof": proof[1]}, headers=foreign).status_code == 403
     assert len(sessions(settings)) == 1
     # What Chromium sends from our page under Referrer-Policy no-referrer: Origin null, same-origin.
-    out = client.post("/dashboard/sign-out", data={"proof": proof[1]},
-                      headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"})
+    out = client.post(
+        "/dashboard/sign-out", data={"proof": proof[1]}, headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"}
+    )
     assert out.status_code == 303 and out.headers["location"] == "/dashboard/sign-in"
     assert f'{COOKIE}=""' in out.headers["set-cookie"] and "Max-Age=0" in out.headers["set-cookie"]
     assert sessions(settings) == []
@@ -144,8 +152,12 @@ def test_a_revoked_token_ends_its_sessions(client: TestClient, settings: Setting
     assert sign_in(client, token).status_code == 303
     assert client.get("/v1/projections/networks").status_code == 200
     with connect(settings.require_database_url(), autocommit=True) as conn:
-        conn.execute(sql.SQL("UPDATE {}.api_tokens SET revoked_at = now() WHERE token_hash = %s").format(
-            sql.Identifier(settings.db_schema)), (hashlib.sha256(token.encode()).hexdigest(),))
+        conn.execute(
+            sql.SQL("UPDATE {}.api_tokens SET revoked_at = now() WHERE token_hash = %s").format(
+                sql.Identifier(settings.db_schema)
+            ),
+            (hashlib.sha256(token.encode()).hexdigest(),),
+        )
     assert client.get("/v1/projections/networks").status_code == 401
     assert sessions(settings) == []
     assert client.get("/dashboard/networks.html").headers["location"].startswith("/dashboard/sign-in")
@@ -164,15 +176,29 @@ def test_the_partnership_page_reads_with_dashboards_read_alone(client: TestClien
         assert mine.status_code == theirs.status_code == 200, suffix
         assert {**mine.json(), "known_at": None} == {**theirs.json(), "known_at": None}  # (now, read twice)
         assert client.get(f"/v1/projections/partnerships/{pid}{suffix}", headers=historian).status_code == 403
-    assert client.get(f"/v1/projections/partnerships/{pid}/history", headers=viewer).json()["events"][0]["type"] \
+    assert (
+        client.get(f"/v1/projections/partnerships/{pid}/history", headers=viewer).json()["events"][0]["type"]
         == "partnership_opened"
+    )
 
 
-@pytest.mark.parametrize("path", [
-    "/v1/projections/portfolio", "/v1/projections/portfolio?as_of=nonsense", "/nowhere", "/healthz",
-    "/openapi.json", "/docs", "/docs/init.js", "/docs/assets/swagger-ui.css", "/dashboard/dashboard.js",
-    "/dashboard/sign-in", "/dashboard/portfolio.html", "/dashboard/nothing.css",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/projections/portfolio",
+        "/v1/projections/portfolio?as_of=nonsense",
+        "/nowhere",
+        "/healthz",
+        "/openapi.json",
+        "/docs",
+        "/docs/init.js",
+        "/docs/assets/swagger-ui.css",
+        "/dashboard/dashboard.js",
+        "/dashboard/sign-in",
+        "/dashboard/portfolio.html",
+        "/dashboard/nothing.css",
+    ],
+)
 def test_every_response_carries_the_security_headers(client: TestClient, settings: Settings, path: str) -> None:
     token = issue(settings, "viewer", "dashboards:read")
     for headers in ({}, {"Authorization": f"Bearer {token}"}):
@@ -217,7 +243,14 @@ def test_docs_come_from_this_server_and_can_be_turned_off(client: TestClient, se
 def test_the_access_log_never_shows_a_token() -> None:
     assert redact("GET /dashboard/p.html?token=vk_secret&x=1") == "GET /dashboard/p.html?token=[redacted]&x=1"
     assert "vk_s" not in redact("/dashboard/sign-in?next=%2Fdashboard%2Fp.html%3Faccess_token%3Dvk_s")
-    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
-                               ("127.0.0.1:5", "GET", "/v1/x?a=1&token=vk_secret", "1.1", 200), None)
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", "/v1/x?a=1&token=vk_secret", "1.1", 200),
+        None,
+    )
     assert RedactTokens().filter(record)
     assert record.getMessage() == '127.0.0.1:5 - "GET /v1/x?a=1&token=[redacted] HTTP/1.1" 200'

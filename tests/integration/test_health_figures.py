@@ -17,10 +17,15 @@ from services.settings import Settings
 
 
 def cli(settings: Settings, *args: str, database_url: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "VERKOSTO_DATABASE_URL": database_url or settings.require_database_url(),
-           "VERKOSTO_DB_SCHEMA": settings.db_schema, "VERKOSTO_DATA_DIR": str(settings.data_dir)}
-    return subprocess.run([sys.executable, "-m", "services.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=120)
+    env = {
+        **os.environ,
+        "VERKOSTO_DATABASE_URL": database_url or settings.require_database_url(),
+        "VERKOSTO_DB_SCHEMA": settings.db_schema,
+        "VERKOSTO_DATA_DIR": str(settings.data_dir),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def samples(text: str) -> dict[str, float]:
@@ -44,8 +49,11 @@ def test_a_broken_read_model_is_reported_as_its_figure_not_a_500(settings: Setti
             conn.execute(sql.SQL("DROP TABLE {}.positions").format(trust))  # lag cannot be read
             conn.execute(sql.SQL("DROP TABLE {}.parked").format(trust))  # nor what is parked
             # And a projection whose active version was lost altogether.
-            conn.execute(sql.SQL("DELETE FROM {}.rm_active WHERE projection = 'networks'")
-                         .format(sql.Identifier(settings.db_schema)))
+            conn.execute(
+                sql.SQL("DELETE FROM {}.rm_active WHERE projection = 'networks'").format(
+                    sql.Identifier(settings.db_schema)
+                )
+            )
 
         response = client.get("/metrics")
         assert response.status_code == 200

@@ -35,21 +35,47 @@ PARTNERSHIP = uuid.UUID("00000000-0000-4000-8000-00000000aaaa")
 NETWORK = uuid.UUID("00000000-0000-4000-8000-00000000bbbb")
 META = {"command_id": "cmd-1", "on_behalf_of": "bob"}
 
-OPEN = {"type": "partnership_opened", "partner": {"name": "Acme Oy", "kind": "organisation", "roles": ["customer"]},
-        "owner_unit": "research", "steward": "alice", **META}
+OPEN = {
+    "type": "partnership_opened",
+    "partner": {"name": "Acme Oy", "kind": "organisation", "roles": ["customer"]},
+    "owner_unit": "research",
+    "steward": "alice",
+    **META,
+}
 PARTNERSHIP_EVENTS = [
-    {"type": "contact_logged", "channel": "meeting", "direction": "inbound", "participants": ["alice", "carl"],
-     "effort_minutes": 30, "summary": "kick-off", **META},
+    {
+        "type": "contact_logged",
+        "channel": "meeting",
+        "direction": "inbound",
+        "participants": ["alice", "carl"],
+        "effort_minutes": 30,
+        "summary": "kick-off",
+        **META,
+    },
     {"type": "interest_signalled", "direction": "outbound", "strength": 2, "evidence": "asked for a demo", **META},
-    {"type": "joint_activity_recorded", "kind": "workshop", "title": "Design day", "our_effort_hours": 4,
-     "their_effort_hours": 3, "outcome": "a plan", **META},
+    {
+        "type": "joint_activity_recorded",
+        "kind": "workshop",
+        "title": "Design day",
+        "our_effort_hours": 4,
+        "their_effort_hours": 3,
+        "outcome": "a plan",
+        **META,
+    },
     {"type": "evaluated", "factors": {"fit": 10, "reach": 1}, "note": "good", **META},
     {"type": "segmented", "now": "+", "future": "++", "rationale": "growing", **META},
     {"type": "ownership_transferred", "owner_unit": "sales", "steward": "dora", "reason": "reassignment", **META},
     {"type": "stage_changed", "stage": "prioritise", "reason": "fit", "note": "ok", **META},
 ]
-JOIN = {"type": "network_joined", "name": "Data Alliance", "purposes": ["influence"], "role": "member",
-        "activity": "active", "best_before": "2030-01-01", **META}
+JOIN = {
+    "type": "network_joined",
+    "name": "Data Alliance",
+    "purposes": ["influence"],
+    "role": "member",
+    "activity": "active",
+    "best_before": "2030-01-01",
+    **META,
+}
 NETWORK_EVENTS = [
     {"type": "member_added", "partnership_id": str(PARTNERSHIP), **META},
     {"type": "member_removed", "partnership_id": str(PARTNERSHIP), **META},
@@ -115,10 +141,16 @@ def client(settings: Settings) -> Iterator[TestClient]:
         token = issue_token(conn, settings.db_schema, "integrator", ["admin"])
     with TestClient(create_app(settings), headers={"Authorization": f"Bearer {token}"}) as test_client:
         # The aggregates the event commands address, so only the poison can be refused.
-        assert test_client.post("/v1/partnerships", json={**OPEN, "partnership_id": str(PARTNERSHIP),
-                                                          "command_id": None}).status_code == 201
-        assert test_client.post("/v1/networks", json={**JOIN, "network_id": str(NETWORK),
-                                                      "command_id": None}).status_code == 201
+        assert (
+            test_client.post(
+                "/v1/partnerships", json={**OPEN, "partnership_id": str(PARTNERSHIP), "command_id": None}
+            ).status_code
+            == 201
+        )
+        assert (
+            test_client.post("/v1/networks", json={**JOIN, "network_id": str(NETWORK), "command_id": None}).status_code
+            == 201
+        )
         yield test_client
 
 
@@ -223,8 +255,10 @@ def raw_command(body: dict[str, Any], actor: str = "crm-sync") -> tuple[bytes, b
 def test_every_poisoned_kafka_command_is_dead_lettered_and_the_ingest_carries_on(
     app: Verkosto, settings: Settings, running: RunningIngest
 ) -> None:
-    setup = [command({**OPEN, "partnership_id": str(PARTNERSHIP), "command_id": "setup-p"}),
-             command({**JOIN, "network_id": str(NETWORK), "command_id": "setup-n"})]
+    setup = [
+        command({**OPEN, "partnership_id": str(PARTNERSHIP), "command_id": "setup-p"}),
+        command({**JOIN, "network_id": str(NETWORK), "command_id": "setup-n"}),
+    ]
     produce(settings, setup)
     running.until(lambda: running.ingest.recorded == 2)
     before = stored_events(settings)
@@ -252,14 +286,20 @@ def test_a_command_the_database_refuses_is_isolated_and_the_rest_are_recorded(
     # untranslatable character; the contract's own validation stays as it is.
     schema = sql.Identifier(settings.db_schema)
     with connect(settings.require_database_url(), autocommit=True) as conn:
-        conn.execute(sql.SQL(
-            "CREATE FUNCTION {s}.refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-            "IF NEW.command_id LIKE 'poison%%' THEN "
-            "RAISE EXCEPTION 'refused by the database' USING ERRCODE = '22P05'; END IF; "
-            "RETURN NEW; END $$").format(s=schema))
-        conn.execute(sql.SQL(
-            "CREATE TRIGGER refuse_poison BEFORE INSERT ON {s}.command_log "
-            "FOR EACH ROW EXECUTE FUNCTION {s}.refuse_poison()").format(s=schema))
+        conn.execute(
+            sql.SQL(
+                "CREATE FUNCTION {s}.refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "IF NEW.command_id LIKE 'poison%%' THEN "
+                "RAISE EXCEPTION 'refused by the database' USING ERRCODE = '22P05'; END IF; "
+                "RETURN NEW; END $$"
+            ).format(s=schema)
+        )
+        conn.execute(
+            sql.SQL(
+                "CREATE TRIGGER refuse_poison BEFORE INSERT ON {s}.command_log "
+                "FOR EACH ROW EXECUTE FUNCTION {s}.refuse_poison()"
+            ).format(s=schema)
+        )
 
     ids = [uuid.uuid4() for _ in range(40)]
     messages = [command({**OPEN, "partnership_id": str(i), "command_id": f"good-{n}"}) for n, i in enumerate(ids)]
@@ -283,16 +323,22 @@ def test_audit_search_works_over_an_event_stored_before_the_edge_refused_nul(
     # partner's name and in the actor, written straight into the event store.
     schema = sql.Identifier(settings.db_schema)
     with connect(settings.require_database_url(), autocommit=True) as conn:
-        row = conn.execute(sql.SQL(
-            "SELECT originator_id, topic, state FROM {}.verkosto_events ORDER BY notification_id LIMIT 1"
-        ).format(schema)).fetchone()
+        row = conn.execute(
+            sql.SQL(
+                "SELECT originator_id, topic, state FROM {}.verkosto_events ORDER BY notification_id LIMIT 1"
+            ).format(schema)
+        ).fetchone()
         assert row is not None
         state = json.loads(bytes(row["state"]))
         state["meta"]["actor"] = "ev\u0000il"
         state["originator_id"] = str(uuid.uuid4())
-        conn.execute(sql.SQL(
-            "INSERT INTO {}.verkosto_events (originator_id, originator_version, topic, state) VALUES (%s, 1, %s, %s)"
-        ).format(schema), (state["originator_id"], row["topic"], json.dumps(state).encode()))
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {}.verkosto_events (originator_id, originator_version, topic, state) "
+                "VALUES (%s, 1, %s, %s)"
+            ).format(schema),
+            (state["originator_id"], row["topic"], json.dumps(state).encode()),
+        )
 
     everything = client.get("/v1/audit/events", params={"limit": 1000})
     assert everything.status_code == 200, everything.text

@@ -11,45 +11,43 @@ from domain.partnership import Partnership
 from services.application import Verkosto
 from services.ingest import CommandIngest
 from services.settings import Settings
-from tests.kafka_helpers import RunningIngest, command, consume, header, produce
-
-PARTNER = {"name": "Acme Oy", "kind": "organisation", "roles": ["customer"]}
-
-
-def opened(pid: uuid.UUID, **extra: object) -> dict[str, object]:
-    return {"type": "partnership_opened", "partnership_id": str(pid), "partner": PARTNER,
-            "owner_unit": "research", "steward": "alice", **extra}
-
-
-def contact(pid: uuid.UUID, **extra: object) -> dict[str, object]:
-    return {"type": "contact_logged", "partnership_id": str(pid), "channel": "email",
-            "direction": "outbound", "participants": ["alice"], **extra}
+from tests.kafka_helpers import RunningIngest, command, consume, contact, header, opened, produce
 
 
 def test_valid_commands_are_recorded_and_bad_ones_dead_lettered(
     app: Verkosto, settings: Settings, running: RunningIngest
 ) -> None:
     pid = uuid.uuid4()
-    produce(settings, [
-        command(opened(pid)),
-        command(contact(pid)),
-        (b"junk", b"{not json"),
-        command({"type": "contact_logged", "partnership_id": str(pid)}),  # fields missing
-        command(contact(pid), actor=""),
-        command({"type": "stage_changed", "partnership_id": str(pid), "stage": "ended", "reason": "x"}),
-        command(contact(uuid.uuid4())),
-        command(contact(pid), actor="x" * 300),  # valid JSON and command, but no valid event
-        (b"deep", b"[" * 100_000),  # json.loads raises RecursionError, not a JSON error
-        command(contact(pid)),
-    ])
+    produce(
+        settings,
+        [
+            command(opened(pid)),
+            command(contact(pid)),
+            (b"junk", b"{not json"),
+            command({"type": "contact_logged", "partnership_id": str(pid)}),  # fields missing
+            command(contact(pid), actor=""),
+            command({"type": "stage_changed", "partnership_id": str(pid), "stage": "ended", "reason": "x"}),
+            command(contact(uuid.uuid4())),
+            command(contact(pid), actor="x" * 300),  # valid JSON and command, but no valid event
+            (b"deep", b"[" * 100_000),  # json.loads raises RecursionError, not a JSON error
+            command(contact(pid)),
+        ],
+    )
     running.until(lambda: running.ingest.recorded + running.ingest.dead_lettered >= 10)
     assert app.get(pid, Partnership).contacts == 2
     dead = consume(settings, settings.dlq_topic, 7)
     reasons = sorted(header(r, "reason") for r in dead)
-    assert reasons == sorted([
-        "malformed_json", "invalid_command", "missing_actor", "illegal_stage_transition", "not_found",
-        "invalid_command", "malformed_json",
-    ])
+    assert reasons == sorted(
+        [
+            "malformed_json",
+            "invalid_command",
+            "missing_actor",
+            "illegal_stage_transition",
+            "not_found",
+            "invalid_command",
+            "malformed_json",
+        ]
+    )
     junk = next(r for r in dead if r.key == b"junk")
     assert junk.value == b"{not json" and junk.key == b"junk"
     assert header(junk, "original_topic") == settings.commands_topic
@@ -58,9 +56,7 @@ def test_valid_commands_are_recorded_and_bad_ones_dead_lettered(
     assert any("channel" in d for d in details) and any("actor" in d for d in details)
 
 
-def test_a_restarted_ingest_resumes_from_its_stored_position(
-    app: Verkosto, settings: Settings
-) -> None:
+def test_a_restarted_ingest_resumes_from_its_stored_position(app: Verkosto, settings: Settings) -> None:
     pid = uuid.uuid4()
     produce(settings, [command(opened(pid))] + [command(contact(pid)) for _ in range(5)])
     first = RunningIngest(app, settings)

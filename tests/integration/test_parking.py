@@ -20,16 +20,17 @@ import psycopg
 from eventsourcing.persistence import StoredEvent
 from psycopg import sql
 
+from contract import commands as c
 from projections.catalog import all_projections, by_name
-from projections.ownership import tenures
-from projections.reading import applied
+from projections.queries.ownership import tenures
+from projections.queries.reading import applied
 from projections.rebuild import content_hash, rebuild_sync
 from projections.registry import active_schema
 from projections.tracking import Delivered, Tracker
-from services import contract as c
 from services.application import Rejected, Request, Verkosto
 from services.metrics import HealthCollector, _age_after, read_health
 from services.relay import Relay
+from services.replay import StoreHistory
 from services.settings import Settings
 from tests.kafka_helpers import consume
 
@@ -39,7 +40,7 @@ POISON_STEWARD = "poison-steward"
 
 def record(app: Verkosto, commands: list[c.Command]) -> None:
     for start in range(0, len(commands), 500):
-        outcomes = app.execute([Request(command, "tester", "api") for command in commands[start:start + 500]])
+        outcomes = app.execute([Request(command, "tester", "api") for command in commands[start : start + 500]])
         assert not [o for o in outcomes if isinstance(o, Rejected)], outcomes
 
 
@@ -48,13 +49,15 @@ def opened(pid: uuid.UUID, steward: str = "alice", name: str = "Acme Oy") -> c.C
 
 
 def contact(pid: uuid.UUID) -> c.Command:
-    return c.LogContact(type="contact_logged", partnership_id=pid, channel="call", direction="inbound",
-                        participants=("alice",))
+    return c.LogContact(
+        type="contact_logged", partnership_id=pid, channel="call", direction="inbound", participants=("alice",)
+    )
 
 
 def transfer(pid: uuid.UUID, steward: str) -> c.Command:
-    return c.TransferOwnership(type="ownership_transferred", partnership_id=pid, owner_unit="u", steward=steward,
-                               reason="reassignment")
+    return c.TransferOwnership(
+        type="ownership_transferred", partnership_id=pid, owner_unit="u", steward=steward, reason="reassignment"
+    )
 
 
 def published(app: Verkosto, settings: Settings) -> list[Delivered]:
@@ -77,22 +80,29 @@ def project(settings: Settings, events: list[Delivered], batch: int = 400) -> No
         tracker = Tracker(settings.db_schema)
         async with await psycopg.AsyncConnection.connect(settings.require_database_url()) as conn:
             for start in range(0, len(events), batch):
-                await tracker.apply(conn, all_projections(), events[start:start + batch])
+                await tracker.apply(conn, all_projections(), events[start : start + batch])
 
     asyncio.run(run())
 
 
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "VERKOSTO_DATABASE_URL": settings.require_database_url(),
-           "VERKOSTO_DB_SCHEMA": settings.db_schema, "VERKOSTO_DATA_DIR": str(settings.data_dir)}
-    return subprocess.run([sys.executable, "-m", "services.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=120)
+    env = {
+        **os.environ,
+        "VERKOSTO_DATABASE_URL": settings.require_database_url(),
+        "VERKOSTO_DB_SCHEMA": settings.db_schema,
+        "VERKOSTO_DATA_DIR": str(settings.data_dir),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def parked_rows(conn: psycopg.Connection[Any], rm: sql.Identifier) -> list[tuple[Any, ...]]:
     return conn.execute(
-        sql.SQL("SELECT aggregate_id, version, error_class, error, event, attempts FROM {}.parked "
-                "ORDER BY aggregate_id, version").format(rm)
+        sql.SQL(
+            "SELECT aggregate_id, version, error_class, error, event, attempts FROM {}.parked "
+            "ORDER BY aggregate_id, version"
+        ).format(rm)
     ).fetchall()
 
 
@@ -112,8 +122,11 @@ def test_a_poison_event_is_parked_while_a_thousand_others_flow_then_retry_clears
     with psycopg.connect(url, autocommit=True) as conn:
         ownership = active_schema(conn, base, "ownership")
         # The read model refuses one steward: the event that names it cannot be applied.
-        conn.execute(sql.SQL("ALTER TABLE {}.tenures ADD CONSTRAINT no_poison CHECK (steward <> {})")
-                     .format(ownership, sql.Literal(POISON_STEWARD)))
+        conn.execute(
+            sql.SQL("ALTER TABLE {}.tenures ADD CONSTRAINT no_poison CHECK (steward <> {})").format(
+                ownership, sql.Literal(POISON_STEWARD)
+            )
+        )
     poisoned = uuid.uuid4()
     others = [uuid.uuid4() for _ in range(100)]
     record(app, [opened(pid) for pid in others])
@@ -141,7 +154,9 @@ def test_a_poison_event_is_parked_while_a_thousand_others_flow_then_retry_clears
     with psycopg.connect(url) as conn:
         rows = parked_rows(conn, ownership)
         assert [(r[0], r[1], r[2]) for r in rows] == [
-            (poisoned, 3, "CheckViolation"), (poisoned, 4, "ParkedEarlierEvent"), (poisoned, 5, "ParkedEarlierEvent"),
+            (poisoned, 3, "CheckViolation"),
+            (poisoned, 4, "ParkedEarlierEvent"),
+            (poisoned, 5, "ParkedEarlierEvent"),
         ]
         assert "no_poison" in rows[0][3]
         assert json.loads(rows[0][4])["data"]["steward"] == POISON_STEWARD
@@ -152,8 +167,9 @@ def test_a_poison_event_is_parked_while_a_thousand_others_flow_then_retry_clears
         # The other projections took every event, the poisoned aggregate's too.
         trust = active_schema(conn, base, "trust")
         assert parked_rows(conn, trust) == [] and applied(conn, trust, poisoned)[0] == 5
-        positions = dict(conn.execute(sql.SQL("SELECT partition, kafka_offset FROM {}.positions").format(ownership))
-                         .fetchall())
+        positions = dict(
+            conn.execute(sql.SQL("SELECT partition, kafka_offset FROM {}.positions").format(ownership)).fetchall()
+        )
         assert positions == {p: max(d.offset for d in events if d.partition == p) for p in partitions}
 
         health = read_health(conn, base)
@@ -172,7 +188,9 @@ def test_a_poison_event_is_parked_while_a_thousand_others_flow_then_retry_clears
 
     # Retrying before the fix changes nothing but the reason's bookkeeping.
     still = cli(settings, "projections", "retry", "ownership")
-    assert still.returncode == 3 and "0 applied and cleared, 3 still parked" in still.stdout, still.stdout + still.stderr
+    assert still.returncode == 3 and "0 applied and cleared, 3 still parked" in still.stdout, (
+        still.stdout + still.stderr
+    )
 
     with psycopg.connect(url, autocommit=True) as conn:  # the fix
         conn.execute(sql.SQL("ALTER TABLE {}.tenures DROP CONSTRAINT no_poison").format(ownership))
@@ -186,7 +204,8 @@ def test_a_poison_event_is_parked_while_a_thousand_others_flow_then_retry_clears
         repaired = content_hash(conn, f"{base}__ownership_v1", by_name("ownership"))
     # The read model is what it would have been had nothing been parked: a rebuild of the
     # same events lands on the same content.
-    _, rebuilt = rebuild_sync(url, base, by_name("ownership"), lambda *_: None)
+    with StoreHistory(url, base) as history:
+        _, rebuilt = rebuild_sync(url, base, by_name("ownership"), lambda *_: None, source=history)
     with psycopg.connect(url) as conn:
         assert content_hash(conn, rebuilt, by_name("ownership")) == repaired
 
@@ -200,15 +219,23 @@ def test_an_old_event_with_a_nul_is_parked_and_the_others_flow(app: Verkosto, se
     poisoned = uuid.uuid4()
     with psycopg.connect(url) as conn:
         stored = conn.execute(
-            sql.SQL("SELECT originator_version, topic, state FROM {}.verkosto_events WHERE originator_id = %s "
-                    "ORDER BY originator_version").format(sql.Identifier(base)), (model,)
+            sql.SQL(
+                "SELECT originator_version, topic, state FROM {}.verkosto_events WHERE originator_id = %s "
+                "ORDER BY originator_version"
+            ).format(sql.Identifier(base)),
+            (model,),
         ).fetchall()
-    app.recorder.insert_events([
-        StoredEvent(originator_id=poisoned, originator_version=version, topic=topic,
-                    state=bytes(state).replace(str(model).encode(), str(poisoned).encode())
-                    .replace(b"MARK", b"\\u0000"))
-        for version, topic, state in stored
-    ])
+    app.recorder.insert_events(
+        [
+            StoredEvent(
+                originator_id=poisoned,
+                originator_version=version,
+                topic=topic,
+                state=bytes(state).replace(str(model).encode(), str(poisoned).encode()).replace(b"MARK", b"\\u0000"),
+            )
+            for version, topic, state in stored
+        ]
+    )
     others = [uuid.uuid4() for _ in range(30)]
     record(app, [opened(pid) for pid in others] + [contact(pid) for pid in others])
     events = published(app, settings)
@@ -226,10 +253,15 @@ def test_an_old_event_with_a_nul_is_parked_and_the_others_flow(app: Verkosto, se
             rm = active_schema(conn, base, name)
             rows = parked_rows(conn, rm)
             assert [(r[0], r[1], r[2]) for r in rows] == [
-                (poisoned, 1, "UntranslatableCharacter"), (poisoned, 2, "ParkedEarlierEvent")], name
+                (poisoned, 1, "UntranslatableCharacter"),
+                (poisoned, 2, "ParkedEarlierEvent"),
+            ], name
             assert json.loads(rows[0][4])["data"]["partner"]["name"] == "Acme \x00 Oy"  # kept exactly
-            docs = dict(conn.execute(sql.SQL("SELECT aggregate_id, doc->>'partner_name' FROM {}.documents")
-                                     .format(rm)).fetchall())
+            docs = dict(
+                conn.execute(
+                    sql.SQL("SELECT aggregate_id, doc->>'partner_name' FROM {}.documents").format(rm)
+                ).fetchall()
+            )
             assert poisoned not in docs and docs[model] == "Acme MARK Oy"
             assert all(docs[pid] == "Acme Oy" for pid in others)
         for name in ("ownership", "trust"):  # they do not keep the name: nothing to park
@@ -237,7 +269,12 @@ def test_an_old_event_with_a_nul_is_parked_and_the_others_flow(app: Verkosto, se
             assert parked_rows(conn, rm) == [] and applied(conn, rm, poisoned)[0] == 2
         health = read_health(conn, base)
         assert {n: f.parked for n, f in health.projections.items()} == {
-            "ownership": 0, "trust": 0, "lifecycle": 2, "portfolio": 2, "networks": 0}
+            "ownership": 0,
+            "trust": 0,
+            "lifecycle": 2,
+            "portfolio": 2,
+            "networks": 0,
+        }
         assert all(f.lag == 0 for f in health.projections.values()) and not health.ok()
 
     # No fix for this one: a retry keeps both parked, with the reason seen again.

@@ -10,8 +10,8 @@ from typing import Any
 import psycopg
 
 from projections.catalog import all_projections
-from projections.ownership import tenure_at, tenures
-from projections.reading import applied
+from projections.queries.ownership import tenure_at, tenures
+from projections.queries.reading import applied
 from projections.registry import active_schema
 from projections.tracking import Delivered, Tracker
 from services.settings import Settings
@@ -21,18 +21,34 @@ T0 = datetime(2023, 1, 1, tzinfo=UTC)
 
 def event(pid: uuid.UUID, version: int, position: int, kind: str, days: int, **data: Any) -> dict[str, Any]:
     return {
-        "aggregate_id": str(pid), "aggregate_type": "partnership", "event_id": f"{pid}:{version}",
-        "version": version, "position": position, "type": kind,
+        "aggregate_id": str(pid),
+        "aggregate_type": "partnership",
+        "event_id": f"{pid}:{version}",
+        "version": version,
+        "position": position,
+        "type": kind,
         "occurred_at": (T0 + timedelta(days=days)).isoformat(),
         "recorded_at": (T0 + timedelta(days=400 + position)).isoformat(),
-        "actor": "tester", "data": data,
+        "actor": "tester",
+        "source": "api",
+        "on_behalf_of": None,
+        "command_id": None,
+        "data": data,
     }
 
 
 def story(pid: uuid.UUID) -> list[Delivered]:
     events = [
-        event(pid, 1, 1, "partnership_opened", 0, owner_unit="research", steward="alice",
-              partner={"name": "Acme Oy", "kind": "organisation", "roles": ["customer"]}),
+        event(
+            pid,
+            1,
+            1,
+            "partnership_opened",
+            0,
+            owner_unit="research",
+            steward="alice",
+            partner={"name": "Acme Oy", "kind": "organisation", "roles": ["customer"]},
+        ),
         event(pid, 2, 2, "contact_logged", 5, channel="call", direction="inbound", participants=["alice"]),
         event(pid, 3, 3, "ownership_transferred", 150, owner_unit="research", steward="bob", reason="steward_left"),
         # Recorded later, took effect earlier: a back-dated transfer.
@@ -81,7 +97,13 @@ def test_the_timeline_answers_who_owned_it_when(settings: Settings) -> None:
         return tenure["steward"] if tenure else None
 
     assert [steward_at(d) for d in (-1, 0, 89, 90, 149, 150, 1000)] == [
-        None, "alice", "alice", "carol", "carol", "bob", "bob",
+        None,
+        "alice",
+        "alice",
+        "carol",
+        "carol",
+        "bob",
+        "bob",
     ]
 
 
@@ -97,11 +119,12 @@ def test_a_malformed_event_is_parked_with_the_rest_of_its_aggregate(settings: Se
         assert applied(conn, ownership, pid) == (2, 2)
         assert len(tenures(conn, ownership, other)) == 3  # another aggregate flows
         parked = conn.execute(
-            psycopg.sql.SQL("SELECT version, error_class, partition, kafka_offset FROM {}.parked ORDER BY version")
-            .format(ownership)
+            psycopg.sql.SQL(
+                "SELECT version, error_class, partition, kafka_offset FROM {}.parked ORDER BY version"
+            ).format(ownership)
         ).fetchall()
         positions = conn.execute(
             psycopg.sql.SQL("SELECT partition, kafka_offset FROM {}.positions ORDER BY partition").format(ownership)
         ).fetchall()
-    assert parked == [(3, "KeyError", 0, 2), (4, "ParkedEarlierEvent", 0, 3)]  # the later one waits behind it
+    assert parked == [(3, "ValidationError", 0, 2), (4, "ParkedEarlierEvent", 0, 3)]  # the later one waits behind it
     assert positions == [(0, 3), (1, 3)]  # and the positions moved past both

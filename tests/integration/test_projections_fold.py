@@ -11,17 +11,18 @@ from typing import Any
 
 import psycopg
 
+from contract import commands as c
+from contract.events import Published, published_event
 from domain import trust as model
 from projections.catalog import all_projections, by_name
-from projections.documents import read_documents
 from projections.lifecycle import fold_partnership
+from projections.queries.reading import read_documents
 from projections.rebuild import content_hash, rebuild_sync
 from projections.registry import active_schema
 from projections.tracking import Delivered, Tracker
 from projections.trust import happening
-from services import contract as c
 from services.application import Request, Verkosto
-from services.published import published_event
+from services.replay import StoreHistory
 from services.settings import Settings
 
 T0 = datetime(2021, 3, 1, 9, tzinfo=UTC)
@@ -38,35 +39,91 @@ def story(app: Verkosto, seed: int) -> list[uuid.UUID]:
     for n in range(4):
         pid = uuid.uuid4()
         ids.append(pid)
-        requests: list[c.Command] = [c.OpenPartnership(partnership_id=pid, partner={**PARTNER, "name": f"Partner {n}"},  # type: ignore[arg-type]
-                                                      owner_unit="research", steward="alice", occurred_at=at(0))]
+        requests: list[c.Command] = [
+            c.OpenPartnership(
+                partnership_id=pid,
+                partner={**PARTNER, "name": f"Partner {n}"},  # type: ignore[arg-type]
+                owner_unit="research",
+                steward="alice",
+                occurred_at=at(0),
+            )
+        ]
         day = 0
         for _ in range(25):
             day += rng.randint(5, 60)
             kind = rng.choice(["contact", "interest", "activity", "evaluation", "segment"])
             if kind == "contact":
-                requests.append(c.LogContact(type="contact_logged", partnership_id=pid, channel="meeting",
-                                             direction=rng.choice(["inbound", "outbound"]), participants=("alice",),
-                                             occurred_at=at(day)))
+                requests.append(
+                    c.LogContact(
+                        type="contact_logged",
+                        partnership_id=pid,
+                        channel="meeting",
+                        direction=rng.choice(["inbound", "outbound"]),
+                        participants=("alice",),
+                        occurred_at=at(day),
+                    )
+                )
             elif kind == "interest":
-                requests.append(c.SignalInterest(type="interest_signalled", partnership_id=pid,
-                                                 direction=rng.choice(["inbound", "outbound"]),
-                                                 strength=rng.randint(1, 3), occurred_at=at(day)))
+                requests.append(
+                    c.SignalInterest(
+                        type="interest_signalled",
+                        partnership_id=pid,
+                        direction=rng.choice(["inbound", "outbound"]),
+                        strength=rng.randint(1, 3),
+                        occurred_at=at(day),
+                    )
+                )
             elif kind == "activity":
-                requests.append(c.RecordJointActivity(type="joint_activity_recorded", partnership_id=pid,
-                                                      kind="pilot", title="Pilot", our_effort_hours=rng.randint(5, 80),
-                                                      their_effort_hours=rng.randint(5, 80), occurred_at=at(day)))
+                requests.append(
+                    c.RecordJointActivity(
+                        type="joint_activity_recorded",
+                        partnership_id=pid,
+                        kind="pilot",
+                        title="Pilot",
+                        our_effort_hours=rng.randint(5, 80),
+                        their_effort_hours=rng.randint(5, 80),
+                        occurred_at=at(day),
+                    )
+                )
             elif kind == "evaluation":
-                requests.append(c.Evaluate(type="evaluated", partnership_id=pid,
-                                           factors={"fit": rng.choice([0.1, 1, 10]), "delivery": rng.choice([0.1, 1, 10])},
-                                           occurred_at=at(day)))
+                requests.append(
+                    c.Evaluate(
+                        type="evaluated",
+                        partnership_id=pid,
+                        factors={"fit": rng.choice([0.1, 1, 10]), "delivery": rng.choice([0.1, 1, 10])},
+                        occurred_at=at(day),
+                    )
+                )
             else:
-                requests.append(c.Segment(type="segmented", partnership_id=pid, now=rng.choice(["-", "+"]),
-                                          future=rng.choice(["+", "++"]), occurred_at=at(day)))
-        requests.append(c.TransferOwnership(type="ownership_transferred", partnership_id=pid, owner_unit="research",
-                                            steward="bob", reason="steward_left", occurred_at=at(day + 1)))
-        requests.append(c.TransferOwnership(type="ownership_transferred", partnership_id=pid, owner_unit="innovation",
-                                            steward="carol", reason="reassignment", occurred_at=at(day // 2)))
+                requests.append(
+                    c.Segment(
+                        type="segmented",
+                        partnership_id=pid,
+                        now=rng.choice(["-", "+"]),
+                        future=rng.choice(["+", "++"]),
+                        occurred_at=at(day),
+                    )
+                )
+        requests.append(
+            c.TransferOwnership(
+                type="ownership_transferred",
+                partnership_id=pid,
+                owner_unit="research",
+                steward="bob",
+                reason="steward_left",
+                occurred_at=at(day + 1),
+            )
+        )
+        requests.append(
+            c.TransferOwnership(
+                type="ownership_transferred",
+                partnership_id=pid,
+                owner_unit="innovation",
+                steward="carol",
+                reason="reassignment",
+                occurred_at=at(day // 2),
+            )
+        )
         for command in requests:
             app.execute([Request(command, "tester", "api")])
     return ids
@@ -124,10 +181,10 @@ def offline_trust(app: Verkosto, events: list[dict[str, Any]], pid: str) -> list
     state, points = None, []
     for event in (e for e in events if e["aggregate_id"] == pid):
         if event["type"] == "partnership_opened":
-            state = model.initial(happening(event))  # type: ignore[arg-type]
+            state = model.initial(happening(Published.of(event)))  # type: ignore[arg-type]
         else:
             changed = stewards[event["version"]] != stewards[event["version"] - 1]
-            seen = happening(event, steward_changed=changed)
+            seen = happening(Published.of(event), steward_changed=changed)
             if seen is None:
                 continue
             state = model.step(state, seen)  # type: ignore[arg-type]
@@ -145,18 +202,26 @@ def test_projections_equal_an_offline_fold(app: Verkosto, settings: Settings) ->
         docs = read_documents(conn, lifecycle_rm)
         for pid in map(str, ids):
             rows = conn.execute(
-                f"SELECT at, trust, mutual_interest, attention, phase, moved_by FROM {trust_rm.as_string(conn)}.trust_points "
-                "WHERE partnership_id = %s ORDER BY version", (pid,),
+                "SELECT at, trust, mutual_interest, attention, phase, moved_by "
+                f"FROM {trust_rm.as_string(conn)}.trust_points "
+                "WHERE partnership_id = %s ORDER BY version",
+                (pid,),
             ).fetchall()
             expected = offline_trust(app, events, pid)
             assert [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows] == [
-                (datetime.fromisoformat(p["at"]) if isinstance(p["at"], str) else p["at"], p["trust"],
-                 p["mutual_interest"], p["attention"], p["phase"], list(p["moved_by"]))
+                (
+                    datetime.fromisoformat(p["at"]) if isinstance(p["at"], str) else p["at"],
+                    p["trust"],
+                    p["mutual_interest"],
+                    p["attention"],
+                    p["phase"],
+                    list(p["moved_by"]),
+                )
                 for p in expected
             ]
             folded = None
             for event in (e for e in events if e["aggregate_id"] == pid):
-                folded = fold_partnership(folded, event)
+                folded = fold_partnership(folded, Published.of(event))
             assert docs[pid] == folded
             assert docs[pid]["tenures"][-1][2] == "bob"  # valid time: bob's tenure starts last
 
@@ -175,8 +240,9 @@ def test_a_rebuild_reproduces_the_live_read_models_exactly(app: Verkosto, settin
             with psycopg.connect(url) as conn:
                 seen_during.append(active_schema(conn, settings.db_schema, name).as_string(conn).strip('"'))
 
-        _, first = rebuild_sync(url, settings.db_schema, projection, watch)
-        _, second = rebuild_sync(url, settings.db_schema, projection, lambda *_: None)
+        with StoreHistory(url, settings.db_schema) as history:
+            _, first = rebuild_sync(url, settings.db_schema, projection, watch, source=history)
+            _, second = rebuild_sync(url, settings.db_schema, projection, lambda *_: None, source=history)
         with psycopg.connect(url) as conn:
             assert content_hash(conn, first, projection) == live_hash, projection.name
             assert content_hash(conn, second, projection) == live_hash, projection.name
@@ -186,7 +252,9 @@ def test_a_rebuild_reproduces_the_live_read_models_exactly(app: Verkosto, settin
 
 def test_a_changed_model_version_is_recorded_on_every_row(app: Verkosto, settings: Settings) -> None:
     story(app, seed=1)
-    rebuild_sync(settings.require_database_url(), settings.db_schema, by_name("trust"), lambda *_: None)
+    url = settings.require_database_url()
+    with StoreHistory(url, settings.db_schema) as history:
+        rebuild_sync(url, settings.db_schema, by_name("trust"), lambda *_: None, source=history)
     with psycopg.connect(settings.require_database_url()) as conn:
         rm = active_schema(conn, settings.db_schema, "trust").as_string(conn)
         versions = conn.execute(f"SELECT DISTINCT model_version FROM {rm}.trust_points").fetchall()

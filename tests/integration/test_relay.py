@@ -7,7 +7,7 @@ import uuid
 
 from psycopg import sql
 
-from services import contract as c
+from contract import commands as c
 from services.application import Request, Verkosto
 from services.db import connect
 from services.relay import Relay
@@ -19,12 +19,21 @@ PARTNER = {"name": "Acme Oy", "kind": "organisation", "roles": ["customer"]}
 
 def record_story(app: Verkosto, contacts: int) -> uuid.UUID:
     pid = uuid.uuid4()
-    app.execute([Request(c.OpenPartnership(partnership_id=pid, partner=PARTNER, owner_unit="u", steward="s"), "t", "api")])  # type: ignore[arg-type]
-    app.execute([
-        Request(c.LogContact(type="contact_logged", partnership_id=pid, channel="call",
-                             direction="inbound", participants=("s",)), "t", "api")
-        for _ in range(contacts)
-    ])
+    app.execute(
+        [Request(c.OpenPartnership(partnership_id=pid, partner=PARTNER, owner_unit="u", steward="s"), "t", "api")]
+    )  # type: ignore[arg-type]
+    app.execute(
+        [
+            Request(
+                c.LogContact(
+                    type="contact_logged", partnership_id=pid, channel="call", direction="inbound", participants=("s",)
+                ),
+                "t",
+                "api",
+            )
+            for _ in range(contacts)
+        ]
+    )
     return pid
 
 

@@ -160,7 +160,8 @@ def runner_process_state() -> Iterator[None]:
 
 
 def test_a_component_failed_by_its_database_is_rebuilt_after_a_backoff(
-    settings: Settings, runner_process_state: None,
+    settings: Settings,
+    runner_process_state: None,
 ) -> None:
     from services.runners import _run_loop
 
@@ -182,9 +183,14 @@ def test_a_bug_still_stops_the_component(settings: Settings, runner_process_stat
 def test_a_stop_that_hangs_ends_the_process_anyway() -> None:
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-c", "import time\nfrom services.resilience import exit_soon\n"
-         "exit_soon(0.5)\ntime.sleep(30)\n"],
-        capture_output=True, text=True, timeout=20,
+        [
+            sys.executable,
+            "-c",
+            "import time\nfrom services.resilience import exit_soon\nexit_soon(0.5)\ntime.sleep(30)\n",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=20,
     )
     assert done.returncode == resilience.FORCED_EXIT_CODE, done.stderr
     assert time.monotonic() - started < 10
@@ -218,8 +224,12 @@ def test_a_projector_started_before_its_broker_waits_for_it_then_runs(settings: 
             time.sleep(0.2)
 
     with open(log_path, "wb") as log_file:
-        process = subprocess.Popen([sys.executable, "-m", "services.cli", "run", "projector"], env=env,
-                                   stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "run", "projector"],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     kafka = EmbeddedKafka(port=port, log_path=tmp_path / "tansu.log")
     try:
         wait_for("the broker is unavailable", 30)

@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from services import contract as c
+from contract import commands as c
 from services.application import Request, Verkosto
 from services.audit.chain import backfill, verify
 from services.audit.checkpoint import check, generate_key, sign
@@ -25,16 +25,34 @@ PARTNER = {"name": "Acme Oy", "kind": "organisation", "roles": ["customer"]}
 
 def record(app: Verkosto, contacts: int) -> None:
     pid = uuid.uuid4()
-    app.execute([Request(c.OpenPartnership(partnership_id=pid, partner=PARTNER, owner_unit="u", steward="s"), "t", "api")])  # type: ignore[arg-type]
+    app.execute(
+        [Request(c.OpenPartnership(partnership_id=pid, partner=PARTNER, owner_unit="u", steward="s"), "t", "api")]
+    )  # type: ignore[arg-type]
     for _ in range(contacts):  # one transaction each, so links span transactions too
-        app.execute([Request(c.LogContact(type="contact_logged", partnership_id=pid, channel="call",
-                                          direction="inbound", participants=("s",)), "t", "api")])
+        app.execute(
+            [
+                Request(
+                    c.LogContact(
+                        type="contact_logged",
+                        partnership_id=pid,
+                        channel="call",
+                        direction="inbound",
+                        participants=("s",),
+                    ),
+                    "t",
+                    "api",
+                )
+            ]
+        )
 
 
 def tamper(settings: Settings, statement: str) -> None:
     with psycopg.connect(settings.require_database_url(), autocommit=True) as conn:
-        conn.execute(statement.replace("EVENTS", f'"{settings.db_schema}".verkosto_events')
-                     .replace("CHAIN", f'"{settings.db_schema}".event_chain'))  # type: ignore[arg-type]
+        conn.execute(
+            statement.replace("EVENTS", f'"{settings.db_schema}".verkosto_events').replace(
+                "CHAIN", f'"{settings.db_schema}".event_chain'
+            )
+        )  # type: ignore[arg-type]
 
 
 def verdict(settings: Settings) -> object:
@@ -97,11 +115,17 @@ def test_a_signed_checkpoint_catches_history_rewritten_and_re_chained(
 
 def test_the_cli_verifies_and_signs(app: Verkosto, settings: Settings, tmp_path: Path) -> None:
     record(app, 2)
-    env = {"VERKOSTO_DATABASE_URL": settings.require_database_url(), "VERKOSTO_DB_SCHEMA": settings.db_schema,
-           "PATH": "/usr/bin:/bin"}
+    env = {
+        "VERKOSTO_DATABASE_URL": settings.require_database_url(),
+        "VERKOSTO_DB_SCHEMA": settings.db_schema,
+        "PATH": "/usr/bin:/bin",
+    }
     run: Callable[..., subprocess.CompletedProcess[str]] = lambda *a: subprocess.run(  # noqa: E731
         [sys.executable, "-m", "services.cli", "--data-dir", str(tmp_path), "audit", *a],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert run("keygen", "--key", str(tmp_path / "k.pem")).returncode == 0
     signed = run("checkpoint", "--key", str(tmp_path / "k.pem"), "--output", str(tmp_path / "cp.json"))

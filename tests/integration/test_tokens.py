@@ -35,7 +35,10 @@ def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     }
     return subprocess.run(
         [sys.executable, "-m", "services.cli", "--data-dir", str(settings.data_dir), "token", *args],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -186,7 +189,7 @@ def test_last_used_is_recorded_at_most_once_a_minute(settings: Settings, api: Te
 
 
 def test_repeated_bad_tokens_get_429_while_a_good_token_still_works(settings: Settings) -> None:
-    settings.auth_failures_per_minute = 3
+    settings = settings.model_copy(update={"auth_failures_per_minute": 3})
     good = issue(settings, "--name", "good", "--scope", "history:read")
     app = create_app(settings)
     with TestClient(app, client=("192.0.2.7", 40000)) as client:
@@ -215,7 +218,7 @@ def test_repeated_bad_tokens_get_429_while_a_good_token_still_works(settings: Se
 def test_a_stale_session_cookie_keeps_getting_401_so_the_page_can_sign_in_again(settings: Settings) -> None:
     from services.api.sessions import COOKIE
 
-    settings.auth_failures_per_minute = 2
+    settings = settings.model_copy(update={"auth_failures_per_minute": 2})
     with TestClient(create_app(settings), cookies={COOKIE: "ended-session"}) as client:
         answers = [client.get(f"/v1/projections/partnerships/{uuid.uuid4()}").status_code for _ in range(5)]
         assert answers == [401] * 5
@@ -295,7 +298,7 @@ def test_bootstrap_writes_the_dev_token_0600_in_a_0700_data_dir(settings: Settin
     from services.auth import authenticate
     from services.supervisor import bootstrap
 
-    settings.data_dir = tmp_path / "fresh" / ".verkosto"
+    settings = settings.model_copy(update={"data_dir": tmp_path / "fresh" / ".verkosto"})
     token = bootstrap(settings, Console(quiet=True))
     token_file = settings.data_dir / "dev-token"
     assert token_file.read_text() == token + "\n"

@@ -7,9 +7,22 @@ from pathlib import Path
 
 DOMAIN = Path(__file__).resolve().parents[2] / "domain"
 FORBIDDEN_PREFIXES = (
-    "services", "projections", "psycopg", "kafka", "faust", "aiokafka", "fastapi",
-    "starlette", "uvicorn", "eventsourcing.postgres", "eventsourcing.sqlite",
-    "eventsourcing.system", "eventsourcing.application", "socket", "requests", "httpx",
+    "services",
+    "projections",
+    "psycopg",
+    "kafka",
+    "faust",
+    "aiokafka",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "eventsourcing.postgres",
+    "eventsourcing.sqlite",
+    "eventsourcing.system",
+    "eventsourcing.application",
+    "socket",
+    "requests",
+    "httpx",
 )
 
 

@@ -13,8 +13,9 @@ def events_with_opening() -> list:  # type: ignore[type-arg]
     from domain.partnership import Partnership
     from domain.values import Partner
 
-    p = Partnership.open(Partner(name="Acme Oy", kind="organisation", roles=("customer",)), "research", "alice",
-                         meta(0, recorded_days=0))
+    p = Partnership.open(
+        Partner(name="Acme Oy", kind="organisation", roles=("customer",)), "research", "alice", meta(0, recorded_days=0)
+    )
     p.log_contact("call", "inbound", ("alice",), meta(10, recorded_days=10))
     p.transfer_ownership("research", "bob", "steward_left", meta(100, recorded_days=100))
     p.change_stage(Stage.PRIORITISE, "review", meta(120, recorded_days=120))

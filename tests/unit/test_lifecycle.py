@@ -23,8 +23,14 @@ def ago(days: float) -> datetime:
 def facts(**changes: object) -> PartnershipFacts:
     # A healthy partnership: recently contacted, no effort, no evaluations, no segment.
     base = PartnershipFacts(
-        partnership_id="p1", partner_name="Acme Oy", owner_unit="research", steward="alice",
-        stage=Stage.MANAGE, stage_since=ago(300), opened_at=ago(400), last_contact_at=ago(1),
+        partnership_id="p1",
+        partner_name="Acme Oy",
+        owner_unit="research",
+        steward="alice",
+        stage=Stage.MANAGE,
+        stage_since=ago(300),
+        opened_at=ago(400),
+        last_contact_at=ago(1),
     )
     return replace(base, **changes)  # type: ignore[arg-type]
 
@@ -170,7 +176,10 @@ def test_a_future_importance_above_the_current_one_is_rising(now: str, future: s
 @pytest.mark.parametrize(("now", "future"), [("+", "+"), ("++", "+"), ("-", "--"), ("++", "--")])
 def test_a_future_importance_at_or_below_the_current_one_is_not_rising(now: str, future: str) -> None:
     flags = lifecycle_flags(
-        facts(segment_now=Importance(now), segment_future=Importance(future)), AS_OF, trust_now=0.4, trust_before=0.4,
+        facts(segment_now=Importance(now), segment_future=Importance(future)),
+        AS_OF,
+        trust_now=0.4,
+        trust_before=0.4,
     )
     assert flag(flags, "rising") is None
 
@@ -246,8 +255,9 @@ def test_only_the_partnerships_own_stewards_load_counts() -> None:
 
 
 def test_both_handover_reasons_are_given_together() -> None:
-    flags = lifecycle_flags(facts(steward_left_at=ago(30), last_contact_at=ago(60)), AS_OF,
-                            very_high_by_steward={"alice": 7})
+    flags = lifecycle_flags(
+        facts(steward_left_at=ago(30), last_contact_at=ago(60)), AS_OF, very_high_by_steward={"alice": 7}
+    )
     reasons = flag(flags, "needs_handover").reasons  # type: ignore[union-attr]
     assert reasons[0].startswith("steward left on") and reasons[1].startswith("alice looks after 7 '++'")
 
@@ -255,8 +265,12 @@ def test_both_handover_reasons_are_given_together() -> None:
 # ended, reasons ---------------------------------------------------------------------------
 
 TROUBLED = facts(
-    activities=work(60, 10), evaluations=((ago(90), 0.1), (ago(30), 10.0)), segment_now=Importance.LOW,
-    segment_future=Importance.VERY_HIGH, last_contact_at=ago(300), steward_left_at=ago(200),
+    activities=work(60, 10),
+    evaluations=((ago(90), 0.1), (ago(30), 10.0)),
+    segment_now=Importance.LOW,
+    segment_future=Importance.VERY_HIGH,
+    last_contact_at=ago(300),
+    steward_left_at=ago(200),
 )
 
 
@@ -286,10 +300,16 @@ importances = st.none() | st.sampled_from(list(Importance))
 @st.composite
 def any_facts(draw: st.DrawFn) -> PartnershipFacts:
     return PartnershipFacts(
-        partnership_id="p", partner_name="P", owner_unit="u", steward=draw(st.sampled_from(("alice", "bob"))),
-        stage=draw(st.sampled_from(list(Stage))), stage_since=draw(moments), opened_at=draw(moments),
+        partnership_id="p",
+        partner_name="P",
+        owner_unit="u",
+        steward=draw(st.sampled_from(("alice", "bob"))),
+        stage=draw(st.sampled_from(list(Stage))),
+        stage_since=draw(moments),
+        opened_at=draw(moments),
         last_contact_at=draw(st.none() | moments),
-        segment_now=draw(importances), segment_future=draw(importances),
+        segment_now=draw(importances),
+        segment_future=draw(importances),
         activities=tuple(draw(st.lists(st.builds(Activity, moments, hours, hours), max_size=8))),
         evaluations=tuple(draw(st.lists(st.tuples(moments, grid_outcomes), max_size=8))),
         steward_left_at=draw(st.none() | moments),
@@ -297,11 +317,18 @@ def any_facts(draw: st.DrawFn) -> PartnershipFacts:
 
 
 @given(
-    any_facts(), moments, trusts, trusts,
+    any_facts(),
+    moments,
+    trusts,
+    trusts,
     st.dictionaries(st.sampled_from(("alice", "bob", "carol")), st.integers(0, 10)),
 )
 def test_flags_never_fail_are_unique_known_and_staleness_only_grows_with_silence(
-    f: PartnershipFacts, as_of: datetime, now: float | None, before: float | None, load: dict[str, int],
+    f: PartnershipFacts,
+    as_of: datetime,
+    now: float | None,
+    before: float | None,
+    load: dict[str, int],
 ) -> None:
     flags = lifecycle_flags(f, as_of, now, before, load)
     names = [x.name for x in flags]

@@ -149,8 +149,10 @@ def test_a_mandated_network_with_low_efficiency_is_parked_not_left() -> None:
 
 def test_a_dormant_funding_network_that_last_proved_excellent_should_be_activated() -> None:
     f = facts(
-        purposes=("funding", "competence"), activity="passive",
-        contributions=((days_ago(500), 5.0),), evaluations=((days_ago(480), 10.0),),
+        purposes=("funding", "competence"),
+        activity="passive",
+        contributions=((days_ago(500), 5.0),),
+        evaluations=((days_ago(480), 10.0),),
     )
     h = assess(f, AS_OF)
     assert (h.activity, h.recommendation) == ("dormant", "activate")
@@ -286,15 +288,18 @@ def test_the_markdown_is_the_same_whatever_the_input_order() -> None:
 
 
 def test_the_markdown_escapes_html_and_links_in_names_and_free_text() -> None:
-    hostile = network_plan([
-        facts(network_id="s", name="<script>alert(1)</script> & co"),
-        facts(network_id="t", name="Forum [click](javascript:alert(1))", left_at=days_ago(3), left_reason="other"),
-    ], AS_OF)
+    hostile = network_plan(
+        [
+            facts(network_id="s", name="<script>alert(1)</script> & co"),
+            facts(network_id="t", name="Forum [click](javascript:alert(1))", left_at=days_ago(3), left_reason="other"),
+        ],
+        AS_OF,
+    )
     hostile = [replace(hostile[0], explanation='<img src=x onerror="alert(2)">\nnext|line'), hostile[1]]
     text = plan_markdown(hostile, AS_OF)
     assert "<" not in text and ">" not in text  # no tag survives, in the table or the sections
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in text
-    assert "&lt;img src=x onerror=\"alert(2)\"&gt; next\\|line" in text  # one row, one cell
+    assert '&lt;img src=x onerror="alert(2)"&gt; next\\|line' in text  # one row, one cell
     assert "Forum \\[click\\](javascript:alert(1))" in text and "[click]" not in text
     assert text.count("\n") == plan_markdown(network_plan(plan_of_every_kind()[:2], AS_OF), AS_OF).count("\n")
 
@@ -336,9 +341,25 @@ def any_facts(draw: st.DrawFn, network_id: str = "n") -> NetworkFacts:
     return NetworkFacts(
         network_id=network_id,
         name=draw(st.text(min_size=1, max_size=12)),
-        purposes=tuple(draw(st.sets(st.sampled_from(
-            ["competitiveness", "shared_goal", "mandated", "influence", "competence",
-             "information_sharing", "funding", "new_perspectives"]), max_size=3))),
+        purposes=tuple(
+            draw(
+                st.sets(
+                    st.sampled_from(
+                        [
+                            "competitiveness",
+                            "shared_goal",
+                            "mandated",
+                            "influence",
+                            "competence",
+                            "information_sharing",
+                            "funding",
+                            "new_perspectives",
+                        ]
+                    ),
+                    max_size=3,
+                )
+            )
+        ),
         role=draw(st.sampled_from(["leader", "member", "observer"])),
         activity=draw(st.sampled_from(["active", "passive"])),
         joined_at=moment(draw(st.integers(-1000, 0))),
@@ -346,8 +367,9 @@ def any_facts(draw: st.DrawFn, network_id: str = "n") -> NetworkFacts:
         left_at=left_at,
         left_reason=draw(st.sampled_from(["unfair", "other", "mandate_ended"])) if left_at else None,
         members=draw(st.integers(0, 50)),
-        contributions=tuple(draw(st.lists(st.tuples(
-            OFFSETS.map(moment), st.floats(0, 2000, allow_nan=False)), max_size=6))),
+        contributions=tuple(
+            draw(st.lists(st.tuples(OFFSETS.map(moment), st.floats(0, 2000, allow_nan=False)), max_size=6))
+        ),
         evaluations=tuple(draw(st.lists(st.tuples(OFFSETS.map(moment), OUTCOMES), max_size=6))),
         activations=tuple(draw(st.lists(st.tuples(OFFSETS.map(moment), st.just("need")), max_size=3))),
         last_event_at=AS_OF,
@@ -372,8 +394,11 @@ def test_assess_never_crashes_and_respects_left_and_best_before(f: NetworkFacts,
     json.dumps(h.to_dict())
 
 
-@given(st.lists(st.integers(0, 10**6), max_size=6, unique=True).flatmap(
-    lambda ids: st.tuples(*(any_facts(str(i)) for i in ids))))
+@given(
+    st.lists(st.integers(0, 10**6), max_size=6, unique=True).flatmap(
+        lambda ids: st.tuples(*(any_facts(str(i)) for i in ids))
+    )
+)
 def test_the_plan_is_sorted_and_does_not_depend_on_input_order(all_facts: tuple[NetworkFacts, ...]) -> None:
     plan = network_plan(all_facts, AS_OF)
     order = ["leave", "activate", "park", "keep", "left"]

@@ -153,6 +153,29 @@ def test_history_rebuilds_the_same_state() -> None:
         rebuilt = event.mutate(rebuilt)
     assert isinstance(rebuilt, Partnership)
     assert (rebuilt.id, rebuilt.version, rebuilt.steward, rebuilt.stage) == (
-        p.id, 5, "carl", Stage.PRIORITISE,
+        p.id,
+        5,
+        "carl",
+        Stage.PRIORITISE,
     )
     assert (rebuilt.joint_activities, rebuilt.contacts) == (1, 1)
+
+
+def test_roles_can_change_and_history_answers_which_roles_applied_when() -> None:
+    from domain.history import partnership_then
+    from domain.values import Role
+
+    p = opened()  # a customer and a researcher
+    with pytest.raises(NothingChanged):
+        p.change_roles(("researcher", "customer"), meta(1))
+    p.change_roles(("user", "funder"), meta(10))
+    assert p.partner.roles == (Role.USER, Role.FUNDER)
+    assert [type(e).__name__ for e in p.collect_events()] == ["RolesChanged"]
+    fresh = Partnership.open(Partner(name="Acme Oy", kind="organisation", roles=("user",)), "u", "alice", meta())
+    fresh.change_roles(("user", "funder"), meta(10))
+    story = fresh.collect_events()
+    assert partnership_then(story, T0 + timedelta(days=5), T0 + timedelta(days=5000))["partner"]["roles"] == ["user"]
+    assert partnership_then(story, T0 + timedelta(days=11), T0 + timedelta(days=5000))["partner"]["roles"] == [
+        "user",
+        "funder",
+    ]

@@ -157,7 +157,9 @@ def test_moves_of_several_partnerships_are_listed_by_quarter_then_id() -> None:
         "a": [seg(day(2024, 2, 5), L, H, "a"), seg(day(2024, 8, 5), H, H, "a")],
     }
     assert [(m.quarter, m.partnership_id) for m in drift(histories, day(2024, 1, 1), day(2024, 12, 31))] == [
-        ("2024-Q1", "a"), ("2024-Q1", "b"), ("2024-Q3", "a"),
+        ("2024-Q1", "a"),
+        ("2024-Q1", "b"),
+        ("2024-Q3", "a"),
     ]
 
 
@@ -172,7 +174,10 @@ def any_histories(draw: st.DrawFn) -> dict[str, list[Segmentation]]:
     pids = draw(st.lists(st.text("abcdef", min_size=1, max_size=3), unique=True, max_size=8))
     return {
         pid: sorted(
-            (seg(at, now, future, pid) for at, now, future in draw(st.lists(st.tuples(moments, importances, importances), max_size=5))),
+            (
+                seg(at, now, future, pid)
+                for at, now, future in draw(st.lists(st.tuples(moments, importances, importances), max_size=5))
+            ),
             key=lambda s: s.at,
         )
         for pid in pids
@@ -181,7 +186,8 @@ def any_histories(draw: st.DrawFn) -> dict[str, list[Segmentation]]:
 
 @given(any_histories(), moments)
 def test_every_partnership_is_in_at_most_one_cell_and_all_segmented_ones_are_counted(
-    histories: dict[str, list[Segmentation]], as_of: datetime,
+    histories: dict[str, list[Segmentation]],
+    as_of: datetime,
 ) -> None:
     cells = matrix(histories, as_of)
     placed = [m["partnership_id"] for members in cells.values() for m in members]

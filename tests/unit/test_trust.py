@@ -35,7 +35,11 @@ ROUNDING = 2e-6  # three components, each rounded to 6 decimals
 EVERYTHING = ("contact", "interest", "joint_activity", "evaluation", "steward_changed")
 ZONES = (UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30)))
 NUMBERS = (
-    "inbound_interest", "outbound_interest", "org_trust", "personal_trust", "familiarity",
+    "inbound_interest",
+    "outbound_interest",
+    "org_trust",
+    "personal_trust",
+    "familiarity",
     "attention",
 )
 
@@ -80,8 +84,9 @@ def happenings(
 def histories(max_size: int = 25, **shape: object) -> st.SearchStrategy[list[Happening]]:
     """An opening at T0, then happenings in any order (ids keep the opening first)."""
     return st.lists(happenings(**shape), max_size=max_size).map(  # type: ignore[arg-type]
-        lambda hs: [Happening("e000", T0, "opened")]
-        + [replace(x, event_id=f"e{i:03d}") for i, x in enumerate(hs, start=1)]
+        lambda hs: (
+            [Happening("e000", T0, "opened")] + [replace(x, event_id=f"e{i:03d}") for i, x in enumerate(hs, start=1)]
+        )
     )
 
 
@@ -124,9 +129,7 @@ def crafted_states(draw: st.DrawFn, low: float = 0.0) -> TrustState:
     )
 
 
-def working_together(
-    months: int, directions: tuple[str, ...] = ("inbound", "outbound")
-) -> list[Happening]:
+def working_together(months: int, directions: tuple[str, ...] = ("inbound", "outbound")) -> list[Happening]:
     """A partnership that works together monthly and says so every quarter."""
     history = [h("e000", 0, "opened")]
     for month in range(1, months + 1):
@@ -155,8 +158,7 @@ def test_contacts_and_interest_alone_never_lift_trust_above_the_familiarity_ceil
 
 def test_years_of_contact_come_close_to_the_ceiling_but_never_pass_it() -> None:
     history = [h("e000", 0, "opened")] + [
-        h(f"c{i:03d}", 7.0 * i, "contact", direction="inbound" if i % 2 else "outbound")
-        for i in range(1, 300)
+        h(f"c{i:03d}", 7.0 * i, "contact", direction="inbound" if i % 2 else "outbound") for i in range(1, 300)
     ]
     trusts = [p.trust for p in trajectory(history)]
     assert 0.1 < max(trusts) <= P.familiarity_ceiling
@@ -205,15 +207,11 @@ def test_there_is_no_trust_at_a_first_meeting(history: list[Happening]) -> None:
 
 
 @given(histories(max_size=20), happenings(span_days=2000.0))
-def test_only_joint_activities_and_good_evaluations_build_trust(
-    history: list[Happening], happening: Happening
-) -> None:
+def test_only_joint_activities_and_good_evaluations_build_trust(history: list[Happening], happening: Happening) -> None:
     before = fold(history)
     baseline = decay(before, happening.at)  # what quiet time alone would leave
     after = step(before, happening)
-    builds = happening.kind == "joint_activity" or (
-        happening.kind == "evaluation" and (happening.outcome or 1.0) > 1.0
-    )
+    builds = happening.kind == "joint_activity" or (happening.kind == "evaluation" and (happening.outcome or 1.0) > 1.0)
     if not builds:
         assert after.org_trust <= baseline.org_trust
         assert after.personal_trust <= baseline.personal_trust
@@ -326,9 +324,7 @@ def test_quiet_time_never_increases_anything(state: TrustState, days: float) -> 
 
 
 @given(crafted_states(low=0.01), st.floats(1.0, 2000.0))
-def test_trust_fades_far_more_slowly_than_attention_and_interest(
-    state: TrustState, days: float
-) -> None:
+def test_trust_fades_far_more_slowly_than_attention_and_interest(state: TrustState, days: float) -> None:
     quiet = decay(state, state.as_of + timedelta(days=days))
 
     def loss(name: str) -> float:
@@ -350,9 +346,7 @@ def test_a_dormant_but_trusted_partner_stays_visible_after_a_quiet_year() -> Non
 
 
 @given(histories(max_size=20), happenings(span_days=3000.0))
-def test_a_late_happening_is_applied_without_turning_time_back(
-    history: list[Happening], happening: Happening
-) -> None:
+def test_a_late_happening_is_applied_without_turning_time_back(history: list[Happening], happening: Happening) -> None:
     state = fold(history)
     after = step(state, happening)
     assert after.as_of == max(state.as_of, happening.at)
@@ -409,9 +403,7 @@ def test_working_together_feeds_both_parts_by_the_split(
 # Rule 6: commitment needs high trust, mutual interest and recent joint activity ---------------
 
 
-def commitment_holds(
-    p_trust: float, mutual: float, last_joint: datetime | None, moment: datetime
-) -> bool:
+def commitment_holds(p_trust: float, mutual: float, last_joint: datetime | None, moment: datetime) -> bool:
     return (
         p_trust >= P.commitment_trust_threshold
         and mutual >= P.commitment_interest_threshold
@@ -461,9 +453,16 @@ def test_working_together_with_mutual_interest_reaches_commitment_and_one_sided_
 def test_commitment_lapses_without_recent_joint_activity() -> None:
     def committed_state(days_since_joint: float) -> TrustState:
         return TrustState(
-            opened_at=T0, as_of=at(1000), inbound_interest=0.9, outbound_interest=0.9,
-            org_trust=0.5, personal_trust=0.3, familiarity=0.1, attention=1.0,
-            last_contact_at=at(1000), last_joint_activity_at=at(1000 - days_since_joint),
+            opened_at=T0,
+            as_of=at(1000),
+            inbound_interest=0.9,
+            outbound_interest=0.9,
+            org_trust=0.5,
+            personal_trust=0.3,
+            familiarity=0.1,
+            attention=1.0,
+            last_contact_at=at(1000),
+            last_joint_activity_at=at(1000 - days_since_joint),
         )
 
     assert point(committed_state(179), ()).phase == "commitment"
@@ -489,9 +488,7 @@ def test_the_offline_fold_equals_the_incremental_one(history: list[Happening], r
 
 
 @given(histories(max_size=30), st.floats(0.0, 4000.0))
-def test_replays_are_byte_identical_and_rounded(
-    history: list[Happening], as_of_days: float
-) -> None:
+def test_replays_are_byte_identical_and_rounded(history: list[Happening], as_of_days: float) -> None:
     def replay(events: list[Happening]) -> str:
         return json.dumps([p.to_dict() for p in trajectory(events, as_of=at(as_of_days))])
 

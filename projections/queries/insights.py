@@ -15,10 +15,10 @@ from psycopg.rows import dict_row
 from domain import trust as model
 from domain.lifecycle import LifecycleThresholds, lifecycle_flags
 from domain.portfolio import Segmentation
-from projections.documents import read_documents
 from projections.lifecycle import facts_of
 from projections.networks import network_facts
 from projections.portfolio import histories
+from projections.queries.reading import read_documents
 
 
 def _points(conn: psycopg.Connection[Any], rm: sql.Identifier, pid: UUID | None = None) -> list[dict[str, Any]]:
@@ -35,9 +35,9 @@ def _points(conn: psycopg.Connection[Any], rm: sql.Identifier, pid: UUID | None 
 
 
 def _states(conn: psycopg.Connection[Any], rm: sql.Identifier) -> dict[str, model.TrustState]:
-    with conn.cursor() as cur:
+    with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(sql.SQL("SELECT partnership_id::text, state FROM {}.trust_state").format(rm)).fetchall()
-    return {r[0] if isinstance(r, tuple) else r["partnership_id"]: model.TrustState.from_dict(r[1] if isinstance(r, tuple) else r["state"]) for r in rows}
+    return {r["partnership_id"]: model.TrustState.from_dict(r["state"]) for r in rows}
 
 
 def trust_at(points: list[dict[str, Any]], state: model.TrustState | None, moment: datetime) -> float | None:
@@ -49,21 +49,30 @@ def trust_at(points: list[dict[str, Any]], state: model.TrustState | None, momen
     return earlier[-1]["trust"] if earlier else None
 
 
-def trust_trajectory(conn: psycopg.Connection[Any], rm: sql.Identifier, pid: UUID, as_of: datetime) -> dict[str, Any] | None:
-    with conn.cursor() as cur:
+def trust_trajectory(
+    conn: psycopg.Connection[Any], rm: sql.Identifier, pid: UUID, as_of: datetime
+) -> dict[str, Any] | None:
+    with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
             sql.SQL("SELECT state FROM {}.trust_state WHERE partnership_id = %s").format(rm), (pid,)
         ).fetchone()
     if row is None:
         return None
-    state = model.TrustState.from_dict(row[0] if isinstance(row, tuple) else row["state"])
+    state = model.TrustState.from_dict(row["state"])
     points = [p for p in _points(conn, rm, pid) if p["at"] <= as_of]
-    current = model.point(model.decay(state, as_of), ()).to_dict() if as_of >= state.as_of else (points[-1] if points else None)
+    current = (
+        model.point(model.decay(state, as_of), ()).to_dict()
+        if as_of >= state.as_of
+        else (points[-1] if points else None)
+    )
     return {"model_version": model.TRUST_MODEL_VERSION, "as_of": as_of, "current": current, "points": points}
 
 
 def lifecycle(
-    conn: psycopg.Connection[Any], rm: sql.Identifier, trust_rm: sql.Identifier, as_of: datetime,
+    conn: psycopg.Connection[Any],
+    rm: sql.Identifier,
+    trust_rm: sql.Identifier,
+    as_of: datetime,
     t: LifecycleThresholds,
 ) -> list[dict[str, Any]]:
     docs = read_documents(conn, rm)
@@ -72,8 +81,7 @@ def lifecycle(
     for point in _points(conn, trust_rm):
         points_by.setdefault(point["partnership_id"], []).append(point)
     facts = {
-        pid: facts_of(pid, doc, as_of) for pid, doc in docs.items()
-        if datetime.fromisoformat(doc["opened_at"]) <= as_of
+        pid: facts_of(pid, doc, as_of) for pid, doc in docs.items() if datetime.fromisoformat(doc["opened_at"]) <= as_of
     }
     very_high = Counter(f.steward for f in facts.values() if f.segment_now and f.segment_now.value == "++")
     rows = []
@@ -82,18 +90,27 @@ def lifecycle(
         before = trust_at(points_by.get(pid, []), None, as_of - timedelta(days=t.trend_days))
         flags = lifecycle_flags(f, as_of, now, before, very_high, t)
         doc = docs[pid]
-        rows.append({
-            "partnership_id": pid, "partner_name": f.partner_name, "owner_unit": f.owner_unit,
-            "steward": f.steward, "stage": f.stage.value, "since": f.stage_since,
-            "last_contact_at": f.last_contact_at, "trust": round(now, 6) if now is not None else None,
-            "segment": {"now": f.segment_now.value, "future": f.segment_future.value} if f.segment_now and f.segment_future else None,
-            "transitions": [
-                {"at": at, "from": previous, "to": stage, "reason": reason}
-                for at, previous, stage, reason in doc["transitions"]
-                if datetime.fromisoformat(at) <= as_of
-            ],
-            "flags": [asdict(flag) for flag in flags],
-        })
+        rows.append(
+            {
+                "partnership_id": pid,
+                "partner_name": f.partner_name,
+                "owner_unit": f.owner_unit,
+                "steward": f.steward,
+                "stage": f.stage.value,
+                "since": f.stage_since,
+                "last_contact_at": f.last_contact_at,
+                "trust": round(now, 6) if now is not None else None,
+                "segment": {"now": f.segment_now.value, "future": f.segment_future.value}
+                if f.segment_now and f.segment_future
+                else None,
+                "transitions": [
+                    {"at": at, "from": previous, "to": stage, "reason": reason}
+                    for at, previous, stage, reason in doc["transitions"]
+                    if datetime.fromisoformat(at) <= as_of
+                ],
+                "flags": [asdict(flag) for flag in flags],
+            }
+        )
     return rows
 
 

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import tuple_row
+from psycopg.rows import dict_row, tuple_row
 
 
 def applied(conn: psycopg.Connection[Any], rm: sql.Identifier, aggregate_id: UUID) -> tuple[int, int]:
@@ -47,3 +47,15 @@ def parked(conn: psycopg.Connection[Any], rm: sql.Identifier) -> tuple[int, str 
     if first is None:
         return int(count), None
     return int(count), f"position {first[0]} ({first[1]} v{first[2]}): {first[3]}: {first[4]}"
+
+
+def read_documents(
+    conn: psycopg.Connection[Any], rm: sql.Identifier, table: str = "documents"
+) -> dict[str, dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            sql.SQL("SELECT aggregate_id::text AS id, doc FROM {}.{} ORDER BY aggregate_id").format(
+                rm, sql.Identifier(table)
+            )
+        ).fetchall()
+    return {r["id"]: r["doc"] for r in rows}

@@ -13,8 +13,12 @@ from psycopg.rows import dict_row
 
 
 def held_by(
-    conn: psycopg.Connection[Any], ownership: sql.Identifier, lifecycle: sql.Identifier,
-    steward: str, at: datetime, known_at: datetime | None,
+    conn: psycopg.Connection[Any],
+    ownership: sql.Identifier,
+    lifecycle: sql.Identifier,
+    steward: str,
+    at: datetime,
+    known_at: datetime | None,
 ) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
@@ -33,7 +37,9 @@ def held_by(
     return rows
 
 
-def handovers(conn: psycopg.Connection[Any], ownership: sql.Identifier, lifecycle: sql.Identifier) -> list[dict[str, Any]]:
+def handovers(
+    conn: psycopg.Connection[Any], ownership: sql.Identifier, lifecycle: sql.Identifier
+) -> list[dict[str, Any]]:
     """Every handover because a steward left, with who left, who took over, and since then:
     contacts, the first contact, and stage moves."""
     with conn.cursor(row_factory=dict_row) as cur:
@@ -46,7 +52,8 @@ def handovers(conn: psycopg.Connection[Any], ownership: sql.Identifier, lifecycl
         ).fetchall()
         left = [r for r in rows if r["reason"] == "steward_left"]
         docs = {
-            r["aggregate_id"]: r["doc"] for r in cur.execute(
+            r["aggregate_id"]: r["doc"]
+            for r in cur.execute(
                 sql.SQL("SELECT aggregate_id, doc FROM {}.documents WHERE aggregate_id = ANY(%s)").format(lifecycle),
                 ([r["partnership_id"] for r in left],),
             ).fetchall()
@@ -57,11 +64,18 @@ def handovers(conn: psycopg.Connection[Any], ownership: sql.Identifier, lifecycl
         since = row["valid_from"]
         contacts = sorted(c for c in doc.get("contacts_at", []) if datetime.fromisoformat(c) >= since)
         moves = [t for t in doc.get("transitions", []) if datetime.fromisoformat(t[0]) >= since]
-        report.append({
-            "partnership_id": row["partnership_id"], "partner_name": doc.get("partner_name"),
-            "handed_over_at": since, "recorded_at": row["recorded_at"], "steward_who_left": row["previous"],
-            "successor": row["steward"], "owner_unit": row["owner_unit"],
-            "contacts_since": len(contacts), "first_contact_since": contacts[0] if contacts else None,
-            "stage_moves_since": [{"at": at, "from": prev, "to": to, "reason": why} for at, prev, to, why in moves],
-        })
+        report.append(
+            {
+                "partnership_id": row["partnership_id"],
+                "partner_name": doc.get("partner_name"),
+                "handed_over_at": since,
+                "recorded_at": row["recorded_at"],
+                "steward_who_left": row["previous"],
+                "successor": row["steward"],
+                "owner_unit": row["owner_unit"],
+                "contacts_since": len(contacts),
+                "first_contact_since": contacts[0] if contacts else None,
+                "stage_moves_since": [{"at": at, "from": prev, "to": to, "reason": why} for at, prev, to, why in moves],
+            }
+        )
     return sorted(report, key=lambda r: (r["handed_over_at"], str(r["partnership_id"])))

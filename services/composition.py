@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from services.settings import Settings
 
 if TYPE_CHECKING:
+    from psycopg_pool import ConnectionPool
+
     from services.application import Verkosto
     from services.privacy import KeyStore
 
@@ -47,6 +49,24 @@ def application(settings: Settings) -> Verkosto:
     from services.db import open_application
 
     return open_application(settings.require_database_url(), settings.db_schema)
+
+
+def read_pool(settings: Settings) -> ConnectionPool:
+    """The API's pool for read models, tokens and sessions: dict rows, short waits (a lost
+    database is a quick 503, and the pool is used again once it is back)."""
+    from psycopg.rows import dict_row
+    from psycopg_pool import ConnectionPool
+
+    from services.api import outage
+
+    return ConnectionPool(
+        settings.require_database_url(),
+        min_size=1,
+        max_size=8,
+        open=True,
+        kwargs={"autocommit": True, "row_factory": dict_row, **outage.connection_kwargs()},
+        **outage.pool_settings(),
+    )
 
 
 def projector(settings: Settings) -> Any:

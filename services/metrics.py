@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from psycopg import sql
-from psycopg.rows import tuple_row
+from psycopg.rows import dict_row
 
 from projections.catalog import all_projections
 from projections.queries.reading import parked, partition_positions
@@ -90,9 +90,9 @@ def failed(check: str, error: BaseException) -> Health:
 
 
 def _scalar(conn: psycopg.Connection[Any], query: sql.Composable, params: tuple[Any, ...] = ()) -> Any:
-    with conn.cursor(row_factory=tuple_row) as cur:
+    with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(query, params).fetchone()
-    return row[0] if row else None
+    return next(iter(row.values())) if row else None
 
 
 def _age_after(conn: psycopg.Connection[Any], schema: sql.Identifier, after: int) -> float:
@@ -129,22 +129,22 @@ def read_health(conn: psycopg.Connection[Any], base: str) -> Health:
         health.relay_position = int(
             _scalar(conn, sql.SQL("SELECT coalesce(max(position), 0) FROM {}.relay_positions").format(schema))
         )
-        with conn.cursor(row_factory=tuple_row) as cur:
+        with conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(
                 sql.SQL("SELECT partition, last_offset, position FROM {}.relay_partitions").format(schema)
             ).fetchall()
-        for partition, offset, position in rows:
+        for partition, offset, position in (tuple(r.values()) for r in rows):
             if partition not in health.relay_partitions or position > health.relay_partitions[partition][1]:
                 health.relay_partitions[partition] = (int(offset), int(position))
         if health.checks.get("events", "") is None and health.relay_lag:
             health.relay_lag_seconds = _age_after(conn, schema, health.relay_position)
 
     def commands() -> None:
-        with conn.cursor(row_factory=tuple_row) as cur:
-            for source, outcome, reason, count in cur.execute(
+        with conn.cursor(row_factory=dict_row) as cur:
+            for row in cur.execute(
                 sql.SQL("SELECT source, outcome, reason, count FROM {}.command_outcomes").format(schema)
             ):
-                health.commands[(source, outcome, reason)] = int(count)
+                health.commands[(row["source"], row["outcome"], row["reason"])] = int(row["count"])
 
     _check(conn, health, "events", events)
     _check(conn, health, "relay", relay)

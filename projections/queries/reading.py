@@ -7,37 +7,40 @@ from uuid import UUID
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row, tuple_row
+from psycopg.rows import dict_row
 
 
 def applied(conn: psycopg.Connection[Any], rm: sql.Identifier, aggregate_id: UUID) -> tuple[int, int]:
     """(version, position) of the last event of this aggregate the projection applied."""
-    with conn.cursor(row_factory=tuple_row) as cur:
+    with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
             sql.SQL("SELECT version, position FROM {}.applied WHERE aggregate_id = %s").format(rm),
             (aggregate_id,),
         ).fetchone()
-    return (row[0], row[1]) if row else (0, 0)
+    return (row["version"], row["position"]) if row else (0, 0)
 
 
 def position(conn: psycopg.Connection[Any], rm: sql.Identifier) -> int:
     """The furthest event (global position) this projection version has applied."""
-    with conn.cursor(row_factory=tuple_row) as cur:
-        row = cur.execute(sql.SQL("SELECT coalesce(max(position), 0) FROM {}.positions").format(rm)).fetchone()
-    return int(row[0]) if row else 0
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            sql.SQL("SELECT coalesce(max(position), 0) AS position FROM {}.positions").format(rm)
+        ).fetchone()
+    return int(row["position"]) if row else 0
 
 
 def partition_positions(conn: psycopg.Connection[Any], rm: sql.Identifier) -> dict[int, tuple[int, int]]:
     """Per partition (-1: replayed by a rebuild), the furthest (Kafka offset, position)."""
-    with conn.cursor(row_factory=tuple_row) as cur:
+    with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(sql.SQL("SELECT partition, kafka_offset, position FROM {}.positions").format(rm)).fetchall()
-    return {int(p): (int(o), int(n)) for p, o, n in rows}
+    return {int(r["partition"]): (int(r["kafka_offset"]), int(r["position"])) for r in rows}
 
 
 def parked(conn: psycopg.Connection[Any], rm: sql.Identifier) -> tuple[int, str | None]:
     """How many events this projection version has parked, and why the first one was."""
-    with conn.cursor(row_factory=tuple_row) as cur:
-        (count,) = cur.execute(sql.SQL("SELECT count(*) FROM {}.parked").format(rm)).fetchone()  # type: ignore[misc]
+    with conn.cursor(row_factory=dict_row) as cur:
+        counted = cur.execute(sql.SQL("SELECT count(*) AS n FROM {}.parked").format(rm)).fetchone()
+        count = counted["n"] if counted else 0
         first = cur.execute(
             sql.SQL(
                 "SELECT position, aggregate_id, version, error_class, error FROM {}.parked "
@@ -46,7 +49,10 @@ def parked(conn: psycopg.Connection[Any], rm: sql.Identifier) -> tuple[int, str 
         ).fetchone()
     if first is None:
         return int(count), None
-    return int(count), f"position {first[0]} ({first[1]} v{first[2]}): {first[3]}: {first[4]}"
+    return int(count), (
+        f"position {first['position']} ({first['aggregate_id']} v{first['version']}): "
+        f"{first['error_class']}: {first['error']}"
+    )
 
 
 def read_documents(

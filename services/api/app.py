@@ -6,9 +6,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
 
+from services import composition
 from services.api import (
     audit,
     dashboard,
@@ -25,23 +24,14 @@ from services.api import (
     security,
 )
 from services.api.deps import Services
-from services.db import open_application
 from services.settings import Settings
 
 
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
-        database_url = settings.require_database_url()
-        pool = ConnectionPool(
-            database_url,
-            min_size=1,
-            max_size=8,
-            open=True,
-            kwargs={"autocommit": True, "row_factory": dict_row, **outage.connection_kwargs()},
-            **outage.pool_settings(),  # a lost database is a quick 503, and is used again once back
-        )
-        app = outage.LazyApplication(lambda: open_application(database_url, settings.db_schema))
+        pool = composition.read_pool(settings)
+        app = outage.LazyApplication(lambda: composition.application(settings))
         api.state.services = Services(settings=settings, app=app, pool=pool)
         try:
             yield

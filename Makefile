@@ -23,7 +23,7 @@ chromium:
 
 # Apache Kafka (KRaft) on the system's Java, its jars from Maven Central through
 # deploy/kafka/pom.xml into ~/.cache/verkosto (VERKOSTO_KAFKA_LIBS overrides); Java and
-# Maven come from Debian's packages if missing. See services/kafka_broker.py.
+# Maven come from Debian's packages if missing. See services/kafka_libs.py and services/kafka_broker.py.
 kafka: $(STAMP)
 	@(command -v java >/dev/null && command -v mvn >/dev/null) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless maven)
 	$(BIN)/python -c 'from services.kafka_broker import kafka_libs; print(kafka_libs())'

@@ -13,194 +13,29 @@ Nothing happens at import time; Java and Maven are needed only when a broker is 
 from __future__ import annotations
 
 import base64
-import contextlib
-import fcntl
-import hashlib
 import logging
-import os
-import shutil
 import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from services.embedded import free_port
+from services.kafka_libs import (
+    _LOG4J2,
+    _TOOL_JVM_OPTIONS,
+    DEFAULT_JVM_OPTIONS,
+    KafkaUnavailable,
+    _die_with_parent,
+    _require,
+    kafka_libs,
+)
 
 log = logging.getLogger(__name__)
-_PR_SET_PDEATHSIG = 1
 
-
-def _die_with_parent() -> None:
-    """``preexec_fn``: on Linux the JVM gets SIGTERM (an orderly shutdown) if the thread that
-    started it dies without stopping it, so no broker is ever orphaned (as in
-    services/embedded.py). Elsewhere it does nothing."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
-
-
-KAFKA_VERSION = "4.4.0"
-_REPO = Path(__file__).resolve().parent.parent
-_POM = _REPO / "deploy" / "kafka" / "pom.xml"
-_COMPLETE = ".complete"  # written last, with the pom's digest: the copy is whole
-
-# A 2-core machine shared with PostgreSQL and the tests: a small heap and few GC and JIT
-# threads. Tiered compilation stopped at C1 starts the broker faster and uses less CPU;
-# throughput is plenty for tests and a single-machine deployment.
-DEFAULT_JVM_OPTIONS: tuple[str, ...] = (
-    "-Xms128m",
-    "-Xmx384m",
-    "-XX:MaxDirectMemorySize=128m",
-    "-XX:+UseG1GC",
-    "-XX:MaxGCPauseMillis=20",
-    "-XX:ParallelGCThreads=2",
-    "-XX:ConcGCThreads=1",
-    "-XX:CICompilerCount=2",
-    "-XX:TieredStopAtLevel=1",
-    "-XX:+ExitOnOutOfMemoryError",
-    "-Xss512k",
-    "-Djava.awt.headless=true",
-    "-Dcom.sun.management.jmxremote=false",
-)
-_TOOL_JVM_OPTIONS: tuple[str, ...] = (
-    "-Xmx128m",
-    "-XX:+UseSerialGC",
-    "-XX:TieredStopAtLevel=1",
-    "-Djava.awt.headless=true",
-)
-
-_LOG4J2 = """<?xml version="1.0" encoding="UTF-8"?>
-<!-- Written by services/kafka_broker.py: everything to stdout, which goes to the log file. -->
-<Configuration status="WARN" shutdownHook="disable">
-  <Appenders>
-    <Console name="stdout" target="SYSTEM_OUT">
-      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
-    </Console>
-  </Appenders>
-  <Loggers>
-    <Root level="INFO"><AppenderRef ref="stdout"/></Root>
-    <Logger name="kafka.request.logger" level="WARN"/>
-    <Logger name="kafka.log.LogCleaner" level="WARN"/>
-    <Logger name="state.change.logger" level="WARN"/>
-    <Logger name="org.apache.kafka.storage.internals.log" level="WARN"/>
-    <Logger name="org.apache.kafka.common.utils.AppInfoParser" level="WARN"/>
-    <Logger name="org.apache.kafka.clients" level="WARN"/>
-    <Logger name="org.apache.kafka.common.config.AbstractConfig" level="WARN"/>
-  </Loggers>
-</Configuration>
-"""
-
-
-class KafkaUnavailable(RuntimeError):
-    """Java or Maven is missing, or the jars could not be fetched."""
-
-
-def _require(tool: str) -> str:
-    found = shutil.which(tool)
-    if not found:
-        raise KafkaUnavailable(
-            f"`{tool}` is not on PATH: Apache Kafka needs Java 17+ (and Maven to fetch its "
-            "jars once). Run `make kafka`, or `apt-get install default-jre-headless maven`."
-        )
-    return found
-
-
-def _default_libs() -> Path:
-    configured = os.environ.get("VERKOSTO_KAFKA_LIBS")
-    if configured:
-        return Path(configured).expanduser()
-    return Path.home() / ".cache" / "verkosto" / f"kafka-{KAFKA_VERSION}" / "libs"
-
-
-def _pom_digest(pom: Path) -> str:
-    return hashlib.sha256(pom.read_bytes()).hexdigest()
-
-
-def _complete(libs: Path, digest: str | None) -> bool:
-    marker = libs / _COMPLETE
-    if not marker.is_file() or not any(libs.glob("kafka_2.13-*.jar")):
-        return False
-    return digest is None or marker.read_text().strip() == digest
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock on ``path`` (created): one download at a time across processes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def kafka_libs(cache_dir: Path | None = None, *, timeout_s: float = 900.0) -> Path:
-    """A directory holding every jar ``kafka.Kafka`` and the storage tool need.
-
-    The first call copies them from Maven Central (through ~/.m2) with deploy/kafka/pom.xml;
-    later calls, from any process, find them in the cache. ``cache_dir`` (or the environment
-    variable VERKOSTO_KAFKA_LIBS) names the directory; by default it is
-    ``~/.cache/verkosto/kafka-4.4.0/libs``. A lock file beside it keeps two test sessions from
-    both downloading; the copy goes to a temporary directory renamed into place when whole,
-    with a marker naming the pom's digest (a changed pom fetches again). A directory of Kafka
-    jars without that marker (e.g. VERKOSTO_KAFKA_LIBS=/opt/kafka/libs) is used as it is.
-    """
-    libs = Path(cache_dir).expanduser() if cache_dir is not None else _default_libs()
-    pom = Path(os.environ.get("VERKOSTO_KAFKA_POM", _POM))
-    digest = _pom_digest(pom) if pom.is_file() else None
-    if _complete(libs, digest):
-        return libs
-    if not (libs / _COMPLETE).exists() and any(libs.glob("kafka_2.13-*.jar")):
-        # Jars we did not fetch (a distribution's libs/, say): used as they are, never replaced.
-        return libs
-    if digest is None:
-        if _complete(libs, None):  # installed without the repository: use what is cached
-            return libs
-        raise KafkaUnavailable(f"{pom} is missing, and {libs} holds no Kafka jars")
-    with _locked(libs.parent / f".{libs.name}.lock"):
-        if _complete(libs, digest):  # another process fetched them while we waited
-            return libs
-        mvn = _require("mvn")
-        _require("java")  # Maven runs on it, and so will the broker
-        staging = libs.parent / f".{libs.name}.partial-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        started = time.monotonic()
-        log.info("fetching Apache Kafka %s jars into %s (once)", KAFKA_VERSION, libs)
-        result = subprocess.run(
-            [
-                mvn,
-                "-q",
-                "-B",
-                "-f",
-                str(pom),
-                "dependency:copy-dependencies",
-                "-DincludeScope=runtime",
-                f"-DoutputDirectory={staging}",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=False,
-        )
-        if result.returncode != 0 or not any(staging.glob("kafka_2.13-*.jar")):
-            shutil.rmtree(staging, ignore_errors=True)
-            output = (result.stdout + result.stderr).strip()[-4000:]
-            raise KafkaUnavailable(f"Maven could not fetch the Kafka jars (exit {result.returncode}):\n{output}")
-        (staging / _COMPLETE).write_text(digest + "\n")
-        if libs.exists():  # an older, incomplete or stale copy
-            old = libs.parent / f".{libs.name}.old-{os.getpid()}"
-            libs.rename(old)
-            shutil.rmtree(old, ignore_errors=True)
-        staging.rename(libs)
-        log.info("Kafka jars fetched in %.1fs", time.monotonic() - started)
-        return libs
+__all__ = ["ApacheKafka", "KafkaUnavailable", "kafka_libs", "random_cluster_id"]
 
 
 def random_cluster_id() -> str:
@@ -235,6 +70,16 @@ def _describe_cluster(bootstrap: str, timeout_ms: int = 5000) -> dict[str, Any]:
         return dict(client.describe_cluster())
     finally:
         client.close()
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 class ApacheKafka:
@@ -485,147 +330,3 @@ class ApacheKafka:
         except OSError:
             return None
         return None
-
-
-def _listening(port: int) -> bool:
-    import socket
-
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-class ApacheKafkaCluster:
-    """``n`` combined broker/controller nodes on loopback sharing one KRaft quorum.
-
-    Node ids are 1..n; each node has its own directory ``data_dir/node-<id>``. The cluster
-    id is kept in ``data_dir/cluster-id`` so a restarted cluster keeps its log. For
-    failure tests: ``kill(node)`` (SIGKILL), ``restart(node)``, ``leader_of(topic, p)``.
-    """
-
-    def __init__(
-        self,
-        data_dir: Path,
-        n: int = 3,
-        *,
-        config: Mapping[str, Any] | None = None,
-        jvm_options: tuple[str, ...] = DEFAULT_JVM_OPTIONS,
-        libs: Path | None = None,
-        start_timeout_s: float = 120.0,
-    ) -> None:
-        self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        id_file = self.data_dir / "cluster-id"
-        if not id_file.is_file():
-            id_file.write_text(random_cluster_id() + "\n")
-        self.cluster_id = id_file.read_text().strip()
-        self.start_timeout_s = start_timeout_s
-        ports = {i: (free_port(), free_port()) for i in range(1, n + 1)}
-        voters = ",".join(f"{i}@127.0.0.1:{controller}" for i, (_, controller) in ports.items())
-        self.nodes: dict[int, ApacheKafka] = {
-            i: ApacheKafka(
-                self.data_dir / f"node-{i}",
-                port,
-                controller_port=controller,
-                node_id=i,
-                voters=voters,
-                cluster_id=self.cluster_id,
-                config=config,
-                jvm_options=jvm_options,
-                libs=libs,
-                start_timeout_s=start_timeout_s,
-            )
-            for i, (port, controller) in ports.items()
-        }
-
-    @property
-    def bootstrap(self) -> str:
-        return ",".join(node.bootstrap for node in self.nodes.values())
-
-    def node(self, node_id: int) -> ApacheKafka:
-        return self.nodes[node_id]
-
-    def start(self) -> str:
-        kafka_libs(next(iter(self.nodes.values())).libs)  # once, before n JVMs want it
-        for node in self.nodes.values():
-            node.launch()  # all at once: the quorum needs a majority to elect a leader
-        try:
-            for node in self.nodes.values():
-                node.wait_ready(brokers=len(self.nodes), timeout_s=self.start_timeout_s)
-        except BaseException:
-            self.stop()
-            raise
-        return self.bootstrap
-
-    def kill(self, node_id: int) -> None:
-        self.nodes[node_id].kill()
-
-    def stop_node(self, node_id: int) -> None:
-        self.nodes[node_id].stop()
-
-    def restart(self, node_id: int, wait_for_all: bool = True) -> None:
-        """Starts a stopped (or killed) node again on its data; waits until every node
-        is a live broker again (or only this one, if ``wait_for_all`` is false)."""
-        node = self.nodes[node_id]
-        node.stop()
-        node.launch()
-        live = len([n for n in self.nodes.values() if n.alive()]) if wait_for_all else 1
-        node.wait_ready(brokers=live)
-
-    def alive(self) -> list[int]:
-        return [i for i, node in self.nodes.items() if node.alive()]
-
-    def _live_bootstrap(self) -> str:
-        live = [node.bootstrap for node in self.nodes.values() if node.alive()]
-        if not live:
-            raise KafkaUnavailable("no node of the cluster is running")
-        return ",".join(live)
-
-    def describe(self, topic: str) -> dict[str, Any]:
-        from kafka import KafkaAdminClient
-
-        client = KafkaAdminClient(bootstrap_servers=self._live_bootstrap(), request_timeout_ms=5000)
-        try:
-            described = client.describe_topics([topic])
-        finally:
-            client.close()
-        if not described:
-            raise KeyError(topic)
-        return dict(described[0])
-
-    def leader_of(self, topic: str, partition: int = 0) -> int:
-        """The node id leading ``topic``'s ``partition`` (-1 while it has none)."""
-        for entry in self.describe(topic).get("partitions", []):
-            if entry.get("partition_index") == partition:
-                return int(entry.get("leader_id", -1))
-        raise KeyError(f"{topic}-{partition}")
-
-    def isr_of(self, topic: str, partition: int = 0) -> list[int]:
-        for entry in self.describe(topic).get("partitions", []):
-            if entry.get("partition_index") == partition:
-                return sorted(int(i) for i in entry.get("isr_nodes", []))
-        raise KeyError(f"{topic}-{partition}")
-
-    def wait_for_leader(
-        self, topic: str, partition: int = 0, not_on: int | None = None, timeout_s: float = 30.0
-    ) -> int:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                leader = self.leader_of(topic, partition)
-                if leader >= 0 and leader != not_on:
-                    return leader
-            except Exception:  # noqa: BLE001 - metadata not there yet
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{topic}-{partition} has no leader (other than {not_on})")
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        for node in self.nodes.values():
-            if node.process is not None and node.process.poll() is None:
-                node.process.send_signal(signal.SIGTERM)  # all at once: the quorum shrinks together
-        for node in self.nodes.values():
-            node.stop(timeout_s=20.0)

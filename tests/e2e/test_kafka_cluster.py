@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from services.kafka_broker import ApacheKafkaCluster, KafkaUnavailable, kafka_libs
+from services.kafka_broker import KafkaUnavailable, kafka_libs
+from services.kafka_cluster import ApacheKafkaCluster
 from tests.e2e.components import (
     Deployment,
     Sender,

@@ -26,7 +26,8 @@ from kafka.admin import KafkaAdminClient, NewTopic
 
 from domain.partnership import Partnership
 from services.application import Verkosto
-from services.kafka_broker import ApacheKafka, ApacheKafkaCluster, KafkaUnavailable, kafka_libs
+from services.kafka_broker import ApacheKafka, KafkaUnavailable, kafka_libs
+from services.kafka_cluster import ApacheKafkaCluster
 from services.relay import Relay
 from services.settings import Settings
 from tests.kafka_helpers import RunningIngest, command, consume, contact, opened, produce

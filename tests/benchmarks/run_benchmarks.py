@@ -188,10 +188,13 @@ def bench_relay(app: Verkosto, settings: Settings) -> Result:
     relay.close()
     # Raw baseline: kafka-python producing the same number of same-sized messages.
     payload = b"x" * 420
+    baseline_topic = f"{settings.events_topic}.baseline"
+    # Created like ours (Apache Kafka here does not create topics on first use).
+    ensure_topics(settings.model_copy(update={"events_topic": baseline_topic}))
     producer = make_producer(settings)
     started = time.perf_counter()
     for i in range(published):
-        producer.send(f"{settings.events_topic}.baseline", key=str(i % 1000).encode(), value=payload)
+        producer.send(baseline_topic, key=str(i % 1000).encode(), value=payload)
     producer.flush()
     baseline = time.perf_counter() - started
     producer.close()

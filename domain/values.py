@@ -48,14 +48,16 @@ Name = Annotated[str, Field(min_length=1, max_length=200)]
 PersonName = Annotated[str, Personal("person")]
 FreeText = Annotated[str, Personal("aggregate")]
 
-# What a command may carry: the contract validates commands with these (strict numbers).
-Text = Annotated[str, Field(max_length=4000)]
+# What a command may carry: the contract validates commands with these (strict numbers;
+# text that PostgreSQL can store, refused where it sits so the error names the place).
+StorableName = Annotated[Name, AfterValidator(check_storable)]
+Text = Annotated[str, Field(max_length=4000), AfterValidator(check_storable)]
 Factor = Annotated[float, Strict(), Field(allow_inf_nan=False)]
-Factors = Annotated[dict[Name, Factor], Field(min_length=1, max_length=20)]
+Factors = Annotated[dict[StorableName, Factor], Field(min_length=1, max_length=20)]
 Hours = Annotated[float, Strict(), Field(ge=0, le=100_000, allow_inf_nan=False)]
 Minutes = Annotated[int, Strict(), Field(ge=0, le=100_000)]
 Strength = Annotated[int, Strict(), Field(ge=1, le=3)]
-Participants = Annotated[tuple[Name, ...], Field(min_length=1, max_length=50)]
+Participants = Annotated[tuple[StorableName, ...], Field(min_length=1, max_length=50)]
 ReasonCode = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9_.-]+$")]
 
 

@@ -25,6 +25,7 @@ class DocumentProjection:
     def __init__(self, name: str, types: tuple[type[DomainEvent], ...], fold: Fold) -> None:
         self.name = name
         self.types = types  # the event classes that change the document; others are skipped
+        self.handles = frozenset(t.type for t in types)
         self.fold = fold
         self.tables = (self.table,)
         self.ddl = f"""

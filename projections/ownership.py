@@ -14,6 +14,7 @@ from domain.partnership import Partnership
 class OwnershipProjection:
     name = "ownership"
     tables = ("tenures",)
+    handles = frozenset({Partnership.Opened.type, Partnership.OwnershipTransferred.type})
     ddl = """
     -- One row per tenure start, in valid time (occurred_at).
     CREATE TABLE IF NOT EXISTS {rm}.tenures (

@@ -55,6 +55,9 @@ class Projection(Protocol):
     name: str
     ddl: str  # CREATE statements with {rm} standing for the version's schema
     tables: tuple[str, ...]  # its own tables, in the order a content hash reads them
+    # The contract names of the events it folds: only those are decoded for it, so an event
+    # it does not use (or does not know yet) can never stop it.
+    handles: frozenset[str]
 
     async def apply(self, cur: psycopg.AsyncCursor[Any], rm: sql.Identifier, events: list[Published]) -> None:
         """Applies events not seen before, each aggregate's in version order."""

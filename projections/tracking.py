@@ -65,6 +65,12 @@ class Delivered:
         return Published.of(self.event)
 
 
+def typed_for(projection: Projection, events: Sequence[Delivered]) -> list[Published]:
+    """The events this projection folds, decoded; the rest (other types, and types this
+    release does not know yet) are only remembered as applied."""
+    return [d.published for d in events if d.event.get("type") in projection.handles]
+
+
 def is_poison(error: BaseException) -> bool:
     """An error tied to the event's data, which trying again cannot cure: PostgreSQL
     refusing a value (class 22 data exceptions, e.g. a NUL; class 23 constraint
@@ -133,7 +139,7 @@ class Tracker:
                 if blocked:
                     await self._park(cur, projection.name, rm, [(d, _BLOCKED, _waiting()) for d in blocked])
                 if fresh and not careful:
-                    await projection.apply(cur, rm, [d.published for d in fresh])
+                    await projection.apply(cur, rm, typed_for(projection, fresh))
                 elif fresh:
                     fresh = await self._apply_isolated(conn, cur, projection, rm, fresh)
                 if fresh:
@@ -154,7 +160,7 @@ class Tracker:
         not (nothing of theirs is kept); any other error propagates."""
         try:
             async with conn.transaction():
-                await projection.apply(cur, rm, [d.published for d in events])
+                await projection.apply(cur, rm, typed_for(projection, events))
         except Exception as error:
             if not is_poison(error):
                 raise

@@ -45,6 +45,8 @@ def happening(published: Published, steward_changed: bool = False) -> model.Happ
 class TrustProjection:
     name = "trust"
     tables = ("trust_state", "trust_points")
+    # What moves trust, and transfers (a new steward restarts attention).
+    handles = frozenset({kind.type for kind in _KINDS} | {P.OwnershipTransferred.type})
     ddl = """
     CREATE TABLE IF NOT EXISTS {rm}.trust_state (
         partnership_id uuid PRIMARY KEY,

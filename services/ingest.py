@@ -41,21 +41,23 @@ _actor: TypeAdapter[str] = TypeAdapter(Name)
 # How often one batch may meet a "concurrent write" before it is suspected of carrying a
 # command the database refuses for itself (a constraint that is not a concurrency one).
 MAX_CONFLICTS = 5
-# Failures of the infrastructure, not of a message: retried, never dead-lettered.
-INFRASTRUCTURE = (
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
-    PoolTimeout,
-    es.OperationalError,
-    es.InterfaceError,
-    KafkaError,
-    OSError,
-)
 
 
 def tied_to_a_message(error: BaseException) -> bool:
-    """Whether a failed commit could be the fault of a message in the batch."""
-    return not isinstance(error, INFRASTRUCTURE)
+    """Whether a failed commit could be the fault of a message in the batch: PostgreSQL
+    refusing a value (class 22 data exceptions) or a constraint (class 23), psycopg
+    refusing to send a value, or Python refusing to encode one. Anything else (a lost
+    connection, a read-only or failed-over server, a missing table or privilege, a full
+    disk) is the infrastructure's: retried, never dead-lettered, since every message
+    would fail alike. The same allow-list as the projector's (projections/tracking.py)."""
+    cause = error.__cause__ if isinstance(error, es.PersistenceError) and error.__cause__ else error
+    if isinstance(cause, psycopg.DataError | psycopg.IntegrityError):
+        return True
+    if isinstance(cause, psycopg.ProgrammingError):
+        return cause.sqlstate is None  # raised by psycopg itself: a value it cannot adapt
+    if isinstance(cause, psycopg.Error | es.PersistenceError | PoolTimeout | KafkaError | OSError):
+        return isinstance(cause, es.DataError | es.IntegrityError)
+    return isinstance(cause, ValueError | TypeError | UnicodeError)
 
 
 @dataclass(frozen=True)
@@ -133,21 +135,25 @@ class CommandIngest:
 
     # Processing ------------------------------------------------------------------------
 
-    def handle(self, records: Sequence[ConsumerRecord], sent: set[tuple[int, int]] | None = None) -> None:
-        """Records a poll's worth of commands. ``sent`` holds the (partition, offset) of
-        records already dead-lettered while isolating a poison message, so none is sent
-        to the dead-letter topic twice."""
-        sent = set() if sent is None else sent
+    def handle(self, records: Sequence[ConsumerRecord], sent: dict[tuple[int, int], str] | None = None) -> None:
+        """Records a poll's worth of commands. ``sent`` holds the (partition, offset) and
+        reason of records already dead-lettered while isolating a poison message: they
+        stay refused (never also recorded) and are not sent to the dead-letter topic twice."""
+        sent = {} if sent is None else sent
         dead: list[DeadLetter] = []
         parsed: list[tuple[ConsumerRecord, Request]] = []
+        refused_before: list[tuple[str, str]] = []
         for record in records:
+            if (record.partition, record.offset) in sent:
+                refused_before.append(("kafka", sent[(record.partition, record.offset)]))
+                continue
             try:
                 parsed.append((record, parse(record)))
             except Malformed as error:
                 dead.append(DeadLetter(record, error.reason, error.detail))
         positions = self.next_positions(records)
         # Refusals counted in the metrics: malformed ones now, refused ones as they come.
-        refusals = [("kafka", letter.reason) for letter in dead]
+        refusals = [("kafka", letter.reason) for letter in dead] + refused_before
         conflicts = 0
         while True:
             decision = self.app.decide([request for _, request in parsed])
@@ -157,7 +163,7 @@ class CommandIngest:
             ]
             # Dead letters are on the bus before the offsets move past them.
             self.send_dead_letters([d for d in dead if (d.record.partition, d.record.offset) not in sent])
-            sent.update((d.record.partition, d.record.offset) for d in dead)
+            sent.update({(d.record.partition, d.record.offset): d.reason for d in dead})
             dead = []
             try:
                 outcomes = self.app.commit(decision, positions, refusals)
@@ -195,7 +201,7 @@ class CommandIngest:
         except Exception as error:  # noqa: BLE001 - PostgreSQL has them; Kafka's copy is a courtesy
             log.warning("committing offsets to Kafka failed (PostgreSQL has them): %s: %s", type(error).__name__, error)
 
-    def isolate(self, records: Sequence[ConsumerRecord], error: Exception, sent: set[tuple[int, int]]) -> None:
+    def isolate(self, records: Sequence[ConsumerRecord], error: Exception, sent: dict[tuple[int, int], str]) -> None:
         """The database refused a batch for a reason tied to its content: halve it until
         the one message at fault stands alone, dead-letter that one with the database's
         reason, and record the rest. Halves keep each partition's offsets in order, so
@@ -210,9 +216,13 @@ class CommandIngest:
         letter = DeadLetter(record, "unstorable", f"the database refused it: {type(error).__name__}: {error}")
         if (record.partition, record.offset) not in sent:
             self.send_dead_letters([letter])
-            sent.add((record.partition, record.offset))
-        empty = self.app.decide([])
-        self.app.commit(empty, self.next_positions(records), [("kafka", letter.reason)])
+            sent[(record.partition, record.offset)] = letter.reason
+        try:
+            self.app.commit(self.app.decide([]), self.next_positions(records), [("kafka", letter.reason)])
+        except StalePosition as stale:
+            # Recorded meanwhile by another consumer after a rebalance: nothing left to do.
+            log.warning("skipping a record already recorded: %s", stale)
+            self.seek_to_stored([TopicPartition(record.topic, record.partition)])
 
     def next_positions(self, records: Sequence[ConsumerRecord]) -> list[ConsumerPosition]:
         first: dict[int, int] = {}

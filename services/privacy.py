@@ -153,6 +153,9 @@ def person_of(value: Any) -> str:
 
 
 def seal_event(topic: str, state: dict[str, Any], keys: KeyStore) -> dict[str, Any]:
+    if topic not in by_topic():
+        # Fail closed: an event the contract does not know cannot say what is personal.
+        raise LookupError(f"{topic} is not an event of the contract; declare it on its aggregate")
     return _walk(topic, state, lambda value, subject: seal(value, subject, keys))
 
 

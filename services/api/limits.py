@@ -63,8 +63,10 @@ def _invalid(field: str, message: str) -> Refusal:
 
 
 def _is_json(scope: Scope) -> bool:
-    headers = dict(scope.get("headers") or [])
-    content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+    # The first Content-Type, as Starlette reads it: a second one must not smuggle JSON
+    # past the checks under another name.
+    types = [value for name, value in scope.get("headers") or [] if name == b"content-type"]
+    content_type = (types[0] if types else b"").split(b";")[0].strip().lower()
     return content_type in (b"", b"application/json") or content_type.endswith(b"+json")
 
 

@@ -279,11 +279,9 @@ def test_every_poisoned_kafka_command_is_dead_lettered_and_the_ingest_carries_on
         }
 
 
-def test_a_command_the_database_refuses_is_isolated_and_the_rest_are_recorded(
-    app: Verkosto, settings: Settings, running: RunningIngest
-) -> None:
-    # A test-only trigger makes the database refuse one command id the way it refuses an
-    # untranslatable character; the contract's own validation stays as it is.
+def refuse_poison_command_ids(settings: Settings) -> None:
+    """A test-only trigger: the database refuses any command id starting "poison" the way
+    it refuses an untranslatable character (the contract's own validation stays as is)."""
     schema = sql.Identifier(settings.db_schema)
     with connect(settings.require_database_url(), autocommit=True) as conn:
         conn.execute(
@@ -300,6 +298,12 @@ def test_a_command_the_database_refuses_is_isolated_and_the_rest_are_recorded(
                 "FOR EACH ROW EXECUTE FUNCTION {s}.refuse_poison()"
             ).format(s=schema)
         )
+
+
+def test_a_command_the_database_refuses_is_isolated_and_the_rest_are_recorded(
+    app: Verkosto, settings: Settings, running: RunningIngest
+) -> None:
+    refuse_poison_command_ids(settings)
 
     ids = [uuid.uuid4() for _ in range(40)]
     messages = [command({**OPEN, "partnership_id": str(i), "command_id": f"good-{n}"}) for n, i in enumerate(ids)]
@@ -347,3 +351,35 @@ def test_audit_search_works_over_an_event_stored_before_the_edge_refused_nul(
     assert nobody.status_code == 200 and nobody.json()["events"] == []
     found = client.get("/v1/audit/events", params={"actor": "ev\ufffdil"})
     assert [e["aggregate_id"] for e in found.json()["events"]] == [state["originator_id"]]
+
+
+def test_a_command_refused_beside_a_poison_stays_refused_when_the_poison_is_isolated(
+    app: Verkosto, settings: Settings
+) -> None:
+    """The second opening of one id is refused (already_exists) while deciding with the
+    first; the first is poison. Isolating the poison must not turn the refused one into a
+    recorded one: a dead-lettered command is never also recorded."""
+    from kafka.consumer.fetcher import ConsumerRecord
+
+    from services.ingest import CommandIngest
+
+    refuse_poison_command_ids(settings)
+    pid = uuid.uuid4()
+    bodies = [
+        {**OPEN, "partnership_id": str(pid), "command_id": "poison-1"},
+        {**OPEN, "partnership_id": str(pid), "command_id": "second"},
+    ]
+    records = [
+        ConsumerRecord(
+            settings.commands_topic, 0, None, offset, 0, 0, str(pid).encode(), value, [], None, 1, len(value), 0
+        )
+        for offset, (_, value) in enumerate(raw_command(body) for body in bodies)
+    ]
+    ingest = CommandIngest(app, settings)
+    try:
+        ingest.handle(records)
+    finally:
+        ingest.close()
+    assert app.domain_events(pid) == []
+    letters = consume(settings, settings.dlq_topic, 2)
+    assert sorted(header(r, "reason") for r in letters) == ["already_exists", "unstorable"]

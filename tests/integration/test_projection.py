@@ -128,3 +128,22 @@ def test_a_malformed_event_is_parked_with_the_rest_of_its_aggregate(settings: Se
         ).fetchall()
     assert parked == [(3, "ValidationError", 0, 2), (4, "ParkedEarlierEvent", 0, 3)]  # the later one waits behind it
     assert positions == [(0, 3), (1, 3)]  # and the positions moved past both
+
+
+def test_an_event_type_this_release_does_not_know_stops_nothing(settings: Settings) -> None:
+    # A producer newer than the projector: the unknown event is remembered as applied by
+    # every projection, decoded by none, and the aggregate's later events still fold.
+    pid = uuid.uuid4()
+    events = story(pid)
+    newer = Delivered(0, 2, {**events[2].event, "type": "something_new", "data": {"whatever": 1}})
+    later = [
+        Delivered(0, d.offset + 1, {**d.event, "version": d.version + 1, "position": d.position + 1})
+        for d in events[2:]
+    ]
+    apply(settings, [*events[:2], newer, *later])
+    with psycopg.connect(settings.require_database_url()) as conn:
+        ownership = rm(conn, settings)
+        assert applied(conn, ownership, pid) == (5, 5)
+        assert [t["steward"] for t in tenures(conn, ownership, pid)] == ["alice", "carol", "bob"]
+        parked = conn.execute(psycopg.sql.SQL("SELECT count(*) FROM {}.parked").format(ownership)).fetchone()
+    assert parked == (0,)

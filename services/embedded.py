@@ -152,8 +152,19 @@ class EmbeddedPostgres:
                 time.sleep(1.0)
 
     def stop(self) -> None:
-        if self.server is not None:
+        if self.server is None:
+            return
+        # Run as root, PostgreSQL's own user stops it (pg_ctl) and must get through our
+        # private (0700) data directory: let it traverse, not list, for the stop only.
+        parent = self.pgdata.resolve().parent
+        mode = parent.stat().st_mode & 0o7777 if parent.exists() else None
+        try:
+            if mode is not None:
+                parent.chmod(mode | 0o011)
             self.server.cleanup()
+        finally:
+            if mode is not None and parent.exists():
+                parent.chmod(mode)
             self.server = None
 
 

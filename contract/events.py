@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC
 from functools import cache
 from typing import Any
-from uuid import UUID
 
 from domain.base import Aggregate, DomainEvent
 from domain.network import Network
@@ -123,10 +122,6 @@ def typed(published: dict[str, Any]) -> DomainEvent:
     if kind.creates:
         state["originator_topic"] = f"{kind.aggregate.__module__}:{kind.aggregate.__qualname__}"
     return kind.cls.model_validate(state)
-
-
-def aggregate_id(event: DomainEvent) -> UUID:
-    return event.originator_id
 
 
 @dataclass(frozen=True)

@@ -22,20 +22,58 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from services.embedded import free_port
-from services.kafka_libs import (
-    _LOG4J2,
-    _TOOL_JVM_OPTIONS,
-    DEFAULT_JVM_OPTIONS,
-    KafkaUnavailable,
-    _die_with_parent,
-    _require,
-    kafka_libs,
-)
+from services.embedded import _die_with_parent, free_port
+from services.kafka_libs import KafkaUnavailable, kafka_libs, require
 
 log = logging.getLogger(__name__)
 
 __all__ = ["ApacheKafka", "KafkaUnavailable", "kafka_libs", "random_cluster_id"]
+
+# A 2-core machine shared with PostgreSQL and the tests: a small heap and few GC and JIT
+# threads. Tiered compilation stopped at C1 starts the broker faster and uses less CPU;
+# throughput is plenty for tests and a single-machine deployment.
+DEFAULT_JVM_OPTIONS: tuple[str, ...] = (
+    "-Xms128m",
+    "-Xmx384m",
+    "-XX:MaxDirectMemorySize=128m",
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:ParallelGCThreads=2",
+    "-XX:ConcGCThreads=1",
+    "-XX:CICompilerCount=2",
+    "-XX:TieredStopAtLevel=1",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-Xss512k",
+    "-Djava.awt.headless=true",
+    "-Dcom.sun.management.jmxremote=false",
+)
+_TOOL_JVM_OPTIONS: tuple[str, ...] = (
+    "-Xmx128m",
+    "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",
+    "-Djava.awt.headless=true",
+)
+
+_LOG4J2 = """<?xml version="1.0" encoding="UTF-8"?>
+<!-- Written by services/kafka_broker.py: everything to stdout, which goes to the log file. -->
+<Configuration status="WARN" shutdownHook="disable">
+  <Appenders>
+    <Console name="stdout" target="SYSTEM_OUT">
+      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
+    </Console>
+  </Appenders>
+  <Loggers>
+    <Root level="INFO"><AppenderRef ref="stdout"/></Root>
+    <Logger name="kafka.request.logger" level="WARN"/>
+    <Logger name="kafka.log.LogCleaner" level="WARN"/>
+    <Logger name="state.change.logger" level="WARN"/>
+    <Logger name="org.apache.kafka.storage.internals.log" level="WARN"/>
+    <Logger name="org.apache.kafka.common.utils.AppInfoParser" level="WARN"/>
+    <Logger name="org.apache.kafka.clients" level="WARN"/>
+    <Logger name="org.apache.kafka.common.config.AbstractConfig" level="WARN"/>
+  </Loggers>
+</Configuration>
+"""
 
 
 def random_cluster_id() -> str:
@@ -196,7 +234,7 @@ class ApacheKafka:
     def _java(self, options: tuple[str, ...], main: str, *args: str) -> list[str]:
         libs = kafka_libs(self.libs)
         return [
-            _require("java"),
+            require("java"),
             *options,
             f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.xml'}",
             f"-Dkafka.logs.dir={self.data_dir}",

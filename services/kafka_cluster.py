@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from services.embedded import free_port
-from services.kafka_broker import ApacheKafka, random_cluster_id
-from services.kafka_libs import DEFAULT_JVM_OPTIONS, KafkaUnavailable, kafka_libs
+from services.kafka_broker import DEFAULT_JVM_OPTIONS, ApacheKafka, random_cluster_id
+from services.kafka_libs import KafkaUnavailable, kafka_libs
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,6 @@ import hashlib
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,78 +17,17 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """``preexec_fn``: on Linux the JVM gets SIGTERM (an orderly shutdown) if the thread that
-    started it dies without stopping it, so no broker is ever orphaned (as in
-    services/embedded.py). Elsewhere it does nothing."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
-
-
 KAFKA_VERSION = "4.4.0"
 _REPO = Path(__file__).resolve().parent.parent
 _POM = _REPO / "deploy" / "kafka" / "pom.xml"
 _COMPLETE = ".complete"  # written last, with the pom's digest: the copy is whole
-
-# A 2-core machine shared with PostgreSQL and the tests: a small heap and few GC and JIT
-# threads. Tiered compilation stopped at C1 starts the broker faster and uses less CPU;
-# throughput is plenty for tests and a single-machine deployment.
-DEFAULT_JVM_OPTIONS: tuple[str, ...] = (
-    "-Xms128m",
-    "-Xmx384m",
-    "-XX:MaxDirectMemorySize=128m",
-    "-XX:+UseG1GC",
-    "-XX:MaxGCPauseMillis=20",
-    "-XX:ParallelGCThreads=2",
-    "-XX:ConcGCThreads=1",
-    "-XX:CICompilerCount=2",
-    "-XX:TieredStopAtLevel=1",
-    "-XX:+ExitOnOutOfMemoryError",
-    "-Xss512k",
-    "-Djava.awt.headless=true",
-    "-Dcom.sun.management.jmxremote=false",
-)
-_TOOL_JVM_OPTIONS: tuple[str, ...] = (
-    "-Xmx128m",
-    "-XX:+UseSerialGC",
-    "-XX:TieredStopAtLevel=1",
-    "-Djava.awt.headless=true",
-)
-
-_LOG4J2 = """<?xml version="1.0" encoding="UTF-8"?>
-<!-- Written by services/kafka_broker.py: everything to stdout, which goes to the log file. -->
-<Configuration status="WARN" shutdownHook="disable">
-  <Appenders>
-    <Console name="stdout" target="SYSTEM_OUT">
-      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
-    </Console>
-  </Appenders>
-  <Loggers>
-    <Root level="INFO"><AppenderRef ref="stdout"/></Root>
-    <Logger name="kafka.request.logger" level="WARN"/>
-    <Logger name="kafka.log.LogCleaner" level="WARN"/>
-    <Logger name="state.change.logger" level="WARN"/>
-    <Logger name="org.apache.kafka.storage.internals.log" level="WARN"/>
-    <Logger name="org.apache.kafka.common.utils.AppInfoParser" level="WARN"/>
-    <Logger name="org.apache.kafka.clients" level="WARN"/>
-    <Logger name="org.apache.kafka.common.config.AbstractConfig" level="WARN"/>
-  </Loggers>
-</Configuration>
-"""
 
 
 class KafkaUnavailable(RuntimeError):
     """Java or Maven is missing, or the jars could not be fetched."""
 
 
-def _require(tool: str) -> str:
+def require(tool: str) -> str:
     found = shutil.which(tool)
     if not found:
         raise KafkaUnavailable(
@@ -155,8 +93,8 @@ def kafka_libs(cache_dir: Path | None = None, *, timeout_s: float = 900.0) -> Pa
     with _locked(libs.parent / f".{libs.name}.lock"):
         if _complete(libs, digest):  # another process fetched them while we waited
             return libs
-        mvn = _require("mvn")
-        _require("java")  # Maven runs on it, and so will the broker
+        mvn = require("mvn")
+        require("java")  # Maven runs on it, and so will the broker
         staging = libs.parent / f".{libs.name}.partial-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
         started = time.monotonic()

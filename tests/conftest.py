@@ -15,7 +15,9 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -110,35 +112,54 @@ def unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
 
-@pytest.fixture
-def settings(database_url: str, kafka_bootstrap: str, tmp_path: Path) -> Iterator[Settings]:
-    """A fresh schema and fresh topics: tests never see each other's data."""
+@contextmanager
+def fresh_settings(
+    database_url: str, kafka_bootstrap: str, data_dir: Path, prefix: str = "t", **extra: Any
+) -> Iterator[Settings]:
+    """A fresh schema and fresh topics, dropped afterwards: tests never see each other's data."""
     from services.bus import ensure_topics
     from services.db import drop_everything, migrate
 
-    name = unique("t")
+    name = unique(prefix)
     s = Settings(
         database_url=database_url,
         kafka_bootstrap=kafka_bootstrap,
-        data_dir=tmp_path,
+        data_dir=data_dir,
         db_schema=name,
         commands_topic=f"{name}.commands",
         events_topic=f"{name}.events",
         dlq_topic=f"{name}.dlq",
         ingest_group=f"{name}-ingest",
         projector_group=f"{name}-projector",
-        **(TANSU_GROUP_TIMEOUTS if broker_under_test() == "tansu" else {}),
+        **extra,
     )
     migrate(database_url, s.db_schema)
     ensure_topics(s)
-    yield s
-    drop_everything(database_url, name)
+    try:
+        yield s
+    finally:
+        drop_everything(database_url, name)
+
+
+@contextmanager
+def opened_application(settings: Settings) -> Iterator[Verkosto]:
+    from services.db import open_application
+
+    application = open_application(settings.require_database_url(), settings.db_schema)
+    try:
+        yield application
+    finally:
+        application.close()
+
+
+@pytest.fixture
+def settings(database_url: str, kafka_bootstrap: str, tmp_path: Path) -> Iterator[Settings]:
+    timeouts = TANSU_GROUP_TIMEOUTS if broker_under_test() == "tansu" else {}
+    with fresh_settings(database_url, kafka_bootstrap, tmp_path, **timeouts) as s:
+        yield s
 
 
 @pytest.fixture
 def app(settings: Settings) -> Iterator[Verkosto]:
-    from services.db import open_application
-
-    application = open_application(settings.require_database_url(), settings.db_schema)
-    yield application
-    application.close()
+    with opened_application(settings) as application:
+        yield application

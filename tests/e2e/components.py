@@ -181,6 +181,16 @@ class Deployment:
     def status(self) -> subprocess.CompletedProcess[str]:
         return self.cli("status", timeout_s=60)
 
+    def catch_up(self, timeout_s: float) -> float:
+        """Waits until `verkosto status` exits 0 (every lag 0) and checks every component
+        is still alive; returns how long catching up took."""
+        started = time.monotonic()
+        self.until(lambda: self.status().returncode == 0, timeout_s, "`verkosto status` to exit 0 (lags 0)", 1.0)
+        took = time.monotonic() - started
+        for component in self.components:
+            assert component.alive(), f"{component.label} died:\n{component.tail()}"
+        return took
+
     def drop(self) -> None:
         from services.db import drop_everything
 

@@ -142,11 +142,7 @@ def test_two_of_each_lose_nothing_when_one_of_each_is_killed(
         sender.finish()
         timings["test start to last acknowledgement (s)"] = time.monotonic() - began
         acknowledged = sender.acknowledged
-        t = time.monotonic()
-        system.until(lambda: system.status().returncode == 0, 120, "`verkosto status` to exit 0 (lags 0)", 1.0)
-        timings["caught up after the last command (s)"] = time.monotonic() - t
-        for component in system.components:
-            assert component.alive(), f"{component.label} died:\n{component.tail()}"
+        timings["caught up after the last command (s)"] = system.catch_up(120)
         assert len(publishing(relays)) == 1, "not exactly one relay publishing"
 
         store = store_figures(database_url, system.name)

@@ -30,13 +30,10 @@ from services.kafka_broker import ApacheKafka, KafkaUnavailable, kafka_libs
 from services.kafka_cluster import ApacheKafkaCluster
 from services.relay import Relay
 from services.settings import Settings
+from tests.conftest import fresh_settings, opened_application, unique
 from tests.kafka_helpers import RunningIngest, command, consume, contact, opened, produce
 
 TIMINGS: dict[str, float] = {}
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
 
 def _gone(pid: int | None) -> bool:
@@ -90,36 +87,15 @@ def apache_kafka(libs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 @pytest.fixture
 def kafka_settings(database_url: str, apache_kafka: ApacheKafka, tmp_path: Path) -> Iterator[Settings]:
-    """As conftest's ``settings``, but on Apache Kafka (replication 1: one broker)."""
-    from services.bus import ensure_topics
-    from services.db import drop_everything, migrate
-
-    name = unique("ak")
-    s = Settings(
-        database_url=database_url,
-        kafka_bootstrap=apache_kafka.bootstrap,
-        data_dir=tmp_path,
-        db_schema=name,
-        commands_topic=f"{name}.commands",
-        events_topic=f"{name}.events",
-        dlq_topic=f"{name}.dlq",
-        ingest_group=f"{name}-ingest",
-        projector_group=f"{name}-projector",
-        topic_replication=1,
-    )
-    migrate(database_url, s.db_schema)
-    ensure_topics(s)
-    yield s
-    drop_everything(database_url, name)
+    """As conftest's ``settings``, but on this module's own Apache Kafka (replication 1)."""
+    with fresh_settings(database_url, apache_kafka.bootstrap, tmp_path, "ak", topic_replication=1) as s:
+        yield s
 
 
 @pytest.fixture
 def kafka_app(kafka_settings: Settings) -> Iterator[Verkosto]:
-    from services.db import open_application
-
-    application = open_application(kafka_settings.require_database_url(), kafka_settings.db_schema)
-    yield application
-    application.close()
+    with opened_application(kafka_settings) as application:
+        yield application
 
 
 def test_ingest_and_relay_run_against_apache_kafka(kafka_app: Verkosto, kafka_settings: Settings) -> None:

@@ -107,6 +107,9 @@ class CommandIngest:
         self.dlq = make_producer(settings)
         self.consumer = make_consumer(settings, settings.ingest_group)
         self.topic_id: str | None = None
+        # Partitions assigned since the last poll, waiting for their seek (see _SeekToStored).
+        self.assigned: list[TopicPartition] = []
+        self.assigned_lock = threading.Lock()
         self.recorded = 0
         self.dead_lettered = 0
 
@@ -125,7 +128,11 @@ class CommandIngest:
 
     def seek_to_stored(self, assigned: Sequence[TopicPartition]) -> None:
         stored = self.stored_positions()
+        held = self.consumer.assignment()
         for tp in assigned:
+            if tp not in held:
+                continue  # revoked again meanwhile: its next owner seeks it
+
             offset, topic_id = stored.get(tp.partition, (None, None))
             if offset is None or (topic_id and self.topic_id and topic_id != self.topic_id):
                 # Never consumed, or the topic was recreated: its offsets mean nothing now.
@@ -277,9 +284,20 @@ class CommandIngest:
             polled: dict[Any, list[ConsumerRecord]] = self.consumer.poll(
                 timeout_ms=200, max_records=self.settings.ingest_batch_size
             )
+            assigned = self.take_assigned()
+            if assigned:
+                # Fetched from the broker's committed offset before our seek: PostgreSQL's
+                # position is the truth, so these are dropped and fetched again from there.
+                self.seek_to_stored(sorted(assigned))
+                polled = {tp: batch for tp, batch in polled.items() if tp not in assigned}
             records = [r for batch in polled.values() for r in batch]
             if records:
                 self.handle(records)
+
+    def take_assigned(self) -> set[TopicPartition]:
+        with self.assigned_lock:
+            assigned, self.assigned = self.assigned, []
+        return set(assigned)
 
     def close(self) -> None:
         self.consumer.close(autocommit=False)
@@ -287,6 +305,11 @@ class CommandIngest:
 
 
 class _SeekToStored(ConsumerRebalanceListener):
+    """kafka-python 3 calls a listener on its network thread: anything blocking here (a
+    database query) stops heartbeats, and under load the broker then drops the member. So it
+    only notes the partitions; the ingest thread seeks them after the poll returns, before
+    it handles a record of theirs."""
+
     def __init__(self, ingest: CommandIngest) -> None:
         self.ingest = ingest
 
@@ -294,4 +317,5 @@ class _SeekToStored(ConsumerRebalanceListener):
         pass
 
     def on_partitions_assigned(self, assigned: Any) -> None:
-        self.ingest.seek_to_stored(list(assigned))
+        with self.ingest.assigned_lock:
+            self.ingest.assigned.extend(assigned)

@@ -3,6 +3,7 @@ time): the two axes an auditor asks along. A pure fold over a partnership's even
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -20,10 +21,14 @@ def known(events: Sequence[DomainEvent], as_of: datetime, known_at: datetime) ->
     return sorted(chosen, key=lambda e: (e.meta.occurred_at, e.originator_version))
 
 
-def partnership_then(events: Sequence[DomainEvent], as_of: datetime, known_at: datetime) -> dict[str, Any] | None:
+def partnership_then(
+    events: Sequence[DomainEvent], as_of: datetime, known_at: datetime, start: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
     """The partnership's state at ``as_of`` as known at ``known_at``; None if it did not
-    exist then, or nobody had recorded it yet."""
-    view: dict[str, Any] | None = None
+    exist then, or nobody had recorded it yet. ``start``: the view of events that all
+    come before ``events`` in valid time and are all known then (a checkpoint), which
+    the fold continues from."""
+    view: dict[str, Any] | None = copy.deepcopy(start)
     for event in known(events, as_of, known_at):
         if isinstance(event, Partnership.Opened):
             view = {
@@ -71,9 +76,12 @@ def _apply(view: dict[str, Any], event: DomainEvent) -> None:
         view["ended"] = event.stage == Stage.ENDED
 
 
-def network_then(events: Sequence[DomainEvent], as_of: datetime, known_at: datetime) -> dict[str, Any] | None:
-    """The network's state at ``as_of`` as known at ``known_at``; None if not known then."""
-    view: dict[str, Any] | None = None
+def network_then(
+    events: Sequence[DomainEvent], as_of: datetime, known_at: datetime, start: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """The network's state at ``as_of`` as known at ``known_at``; None if not known then.
+    ``start`` as for ``partnership_then``."""
+    view: dict[str, Any] | None = copy.deepcopy(start)
     for event in known(events, as_of, known_at):
         if isinstance(event, Network.Joined):
             view = {

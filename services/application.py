@@ -1,9 +1,10 @@
 """Verkosto's application service: commands in, ids and positions out.
 
-Commands are decided in memory against aggregates loaded in bulk, then committed in one
-event-store transaction together with their command ids (and, for Kafka, the consumer
-positions). A conflicting concurrent write aborts the whole transaction; the batch is then
-decided again against fresh state.
+Commands are decided in memory against aggregates loaded in bulk (from this process's
+cache or the latest snapshot plus the events after them: services/loading.py), then
+committed in one event-store transaction together with their command ids (and, for Kafka,
+the consumer positions). A conflicting concurrent write aborts the whole transaction; the
+batch is then decided again against fresh state.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from contract.events import published_event
 from domain.base import Aggregate
 from domain.errors import DomainError
 from domain.values import EventMeta
+from services.aggregate_cache import DEFAULT_CAPACITY, AggregateCache
 from services.eventstore import CommandRecord, ConsumerPosition, EventStoreApplication
+from services.loading import IncrementalLoading, SnapshotPort
 from services.privacy import KeyStore, unseal_event
 
 Source = Literal["api", "kafka"]
@@ -76,6 +79,10 @@ class Decision:
     outcomes: list[Outcome | _Pending | _SameAs]
     aggregates: dict[UUID, Aggregate]
     commands: list[CommandRecord]
+    # What the load saw: the erasure generation, and each loaded aggregate's latest
+    # snapshot version (for caching the aggregates once committed).
+    generation: int = 0
+    snapshot_versions: dict[UUID, int] = field(default_factory=dict)
 
     @property
     def rejected(self) -> list[tuple[int, Rejected]]:
@@ -100,13 +107,18 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class Verkosto(EventStoreApplication):
+class Verkosto(IncrementalLoading, EventStoreApplication):
     def __init__(
-        self, env: dict[str, str], clock: Callable[[], datetime] = utc_now, keys: KeyStore | None = None
+        self,
+        env: dict[str, str],
+        clock: Callable[[], datetime] = utc_now,
+        keys: KeyStore | None = None,
+        cache_capacity: int = DEFAULT_CAPACITY,
     ) -> None:
         self.keys = keys  # before super().__init__, which builds the mapper that uses it
         super().__init__(env)
         self.clock = clock
+        self.cache = AggregateCache(cache_capacity)
 
     def construct_mapper(self) -> Any:
         mapper = super().construct_mapper()
@@ -138,8 +150,9 @@ class Verkosto(EventStoreApplication):
     def decide(self, requests: Sequence[Request]) -> Decision:
         recorded_at = self.clock()
         seen = self.find_commands([r.command.command_id for r in requests if r.command.command_id])
-        aggregates = self.load_many({i for r in requests if (i := _target_id(r.command)) is not None})
-        decision = Decision(requests, [], {}, [])
+        generation, loaded = self._load({i for r in requests if (i := _target_id(r.command)) is not None})
+        aggregates = {i: e.aggregate for i, e in loaded.items()}
+        decision = Decision(requests, [], {}, [], generation, {i: e.snapshot_version for i, e in loaded.items()})
         first_use: dict[str, int] = {}
         for index, request in enumerate(requests):
             command = request.command
@@ -185,14 +198,31 @@ class Verkosto(EventStoreApplication):
         # With no events, eventsourcing still runs our recorder hook in a transaction, so
         # a consumer moves past messages it refused.
         try:
-            recordings = self.save(
-                *decision.aggregates.values(),
-                commands=decision.commands,
-                positions=positions,
-                tallies=tally(decision, extra_rejections),
-            )
+            with self.mapper.watch_erased() as erased:  # type: ignore[attr-defined]
+                recordings = self.save(
+                    *decision.aggregates.values(),
+                    commands=decision.commands,
+                    positions=positions,
+                    tallies=tally(decision, extra_rejections),
+                    # For the audit search's meta rows, so the recorder need not parse them.
+                    event_meta={
+                        (e.originator_id, e.originator_version): e.meta
+                        for a in decision.aggregates.values()
+                        for e in a.pending_events
+                    },
+                )
         except IntegrityError as error:
             raise ConcurrentWrite(str(error)) from error
+        # Committed aggregates are cached as they stand, so the next command on them reads
+        # back no events: they hold what was stored, unless a subject's key was gone and
+        # the store holds less (a subject erased before the command stays erased). Those
+        # are left out; their next load applies the stored events to the cached version
+        # before them. An erasure meanwhile moves the generation, which empties the cache.
+        self._remember_committed(
+            [a for i, a in decision.aggregates.items() if i not in erased],
+            decision.snapshot_versions,
+            decision.generation,
+        )
         position_of = {
             (r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id for r in recordings
         }
@@ -223,16 +253,6 @@ class Verkosto(EventStoreApplication):
     def stored_events(self, aggregate_ids: Iterable[UUID]) -> list[dict[str, Any]]:
         return self.recorder.events_of(aggregate_ids)  # type: ignore[attr-defined,no-any-return]
 
-    def load_many(self, aggregate_ids: set[UUID]) -> dict[UUID, Aggregate]:
-        """Rebuilds many aggregates from one query (one per aggregate would cap ingest)."""
-        if not aggregate_ids:
-            return {}
-        aggregates: dict[UUID, Any] = {}
-        for row in self.stored_events(aggregate_ids):
-            key = row["originator_id"]
-            aggregates[key] = self._domain_event(row).mutate(aggregates.get(key))
-        return aggregates
-
     def domain_events(self, aggregate_id: UUID) -> list[Any]:
         """The aggregate's events, validated, in version order."""
         return [self._domain_event(row) for row in self.stored_events([aggregate_id])]
@@ -247,16 +267,50 @@ class Verkosto(EventStoreApplication):
             raise NotFound(f"no {kind.__name__.lower()} {aggregate_id}", kind.__name__.lower())
         return aggregate
 
-    def history(self, aggregate_id: UUID, kind: type[Aggregate]) -> list[dict[str, Any]]:
-        rows = self.stored_events([aggregate_id])
-        if not rows or not rows[0]["topic"].startswith(f"{kind.__module__}:{kind.__qualname__}."):
+    def require(self, aggregate_id: UUID, kind: type[Aggregate]) -> None:
+        """Raises NotFound unless an aggregate of this kind has this id: one indexed
+        lookup of its first event, nothing loaded or unsealed."""
+        if isinstance(self.recorder, SnapshotPort):
+            topic = self.recorder.first_topic(aggregate_id)
+        else:
+            rows = self.stored_events([aggregate_id])
+            topic = rows[0]["topic"] if rows else None
+        if topic is None or not topic.startswith(f"{kind.__module__}:{kind.__qualname__}."):
             raise NotFound(f"no {kind.__name__.lower()} {aggregate_id}", kind.__name__.lower())
-        return [published_event(r["topic"], bytes(r["state"]), r["notification_id"], self.reveal) for r in rows]
+
+    def history(
+        self,
+        aggregate_id: UUID,
+        kind: type[Aggregate],
+        *,
+        after: int = 0,
+        limit: int | None = None,
+        occurred_from: datetime | None = None,
+        occurred_to: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """The aggregate's published events after position ``after`` whose occurred_at is
+        in [occurred_from, occurred_to), in recorded order; at most ``limit`` of them."""
+        self.require(aggregate_id, kind)
+        if isinstance(self.recorder, SnapshotPort):
+            rows = self.recorder.history_page(
+                aggregate_id, after=after, limit=limit, occurred_from=occurred_from, occurred_to=occurred_to
+            )
+            events = [published_event(r["topic"], bytes(r["state"]), r["notification_id"], self.reveal) for r in rows]
+        else:
+            rows = [r for r in self.stored_events([aggregate_id]) if r["notification_id"] > after]
+            events = [published_event(r["topic"], bytes(r["state"]), r["notification_id"], self.reveal) for r in rows]
+            events = [e for e in events if _within(e, occurred_from, occurred_to)][:limit]
+        return events
 
     def event_at(self, position: int) -> tuple[UUID, int] | None:
         """Which aggregate version was recorded at a global position."""
         row = self.recorder.event_at(position)  # type: ignore[attr-defined]
         return (row["originator_id"], row["originator_version"]) if row else None
+
+
+def _within(event: dict[str, Any], occurred_from: datetime | None, occurred_to: datetime | None) -> bool:
+    occurred = datetime.fromisoformat(str(event["occurred_at"]))
+    return (occurred_from is None or occurred >= occurred_from) and (occurred_to is None or occurred < occurred_to)
 
 
 def tally(decision: Decision, extra_rejections: Sequence[tuple[str, str]]) -> dict[tuple[str, str, str], int]:

@@ -8,8 +8,11 @@ messages record exactly once.
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
 from functools import wraps
 from typing import Any, ClassVar, NamedTuple
 from uuid import UUID
@@ -23,6 +26,8 @@ from psycopg.conninfo import conninfo_to_dict
 
 from domain.base import DomainEvent
 from services.audit.chain import Stored, extend
+from services.event_meta import claim as claim_meta
+from services.event_meta import insert_meta, meta_row, row_from
 from services.privacy import KeyStore, seal_event, unseal_event
 from services.store import EventStore
 
@@ -32,13 +37,31 @@ class PydanticMapper(Mapper[UUID]):
     personal fields with their subjects' keys on the way in."""
 
     keys: KeyStore | None = None
+    # Per thread, while a caller watches (see watch_erased): the aggregates with an event
+    # stored with less than it said, a subject's plaintext sealed as ERASED.
+    _watch = threading.local()
+
+    @contextmanager
+    def watch_erased(self) -> Iterator[set[UUID]]:
+        """Collects, for the events mapped in this thread meanwhile, the ids of aggregates
+        whose stored event holds ERASED where the domain event held plaintext."""
+        found: set[UUID] = set()
+        self._watch.found = found
+        try:
+            yield found
+        finally:
+            self._watch.found = None
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         assert isinstance(domain_event, DomainEvent)
         topic = get_topic(type(domain_event))
         state = domain_event.model_dump(mode="json")
         if self.keys is not None:
-            state = seal_event(topic, state, self.keys)
+            watched: set[UUID] | None = getattr(self._watch, "found", None)
+            erased: list[str] | None = [] if watched is not None else None
+            state = seal_event(topic, state, self.keys, erased)
+            if erased and watched is not None:
+                watched.add(domain_event.originator_id)
         return StoredEvent(
             originator_id=domain_event.originator_id,
             originator_version=domain_event.originator_version,
@@ -136,6 +159,41 @@ class VerkostoRecorder(PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn:
             return EventStore(self.datastore.schema).event_at(conn, position)
 
+    # Loading from snapshots and caches (services/snapshots.py, services/aggregate_cache.py)
+    # and paging history: the port the application's fast paths need (SnapshotPort).
+
+    def events_since(self, marks: dict[UUID, int]) -> list[dict[str, Any]]:
+        with self.datastore.get_connection() as conn:
+            return EventStore(self.datastore.schema).events_since(conn, marks)
+
+    def load_rows(self, marks: dict[UUID, int | None]) -> list[dict[str, Any]]:
+        with self.datastore.get_connection() as conn:
+            return EventStore(self.datastore.schema).load_rows(conn, marks)
+
+    def save_snapshots(self, snapshots: Sequence[tuple[UUID, int, str, bytes]]) -> None:
+        with self.datastore.get_connection() as conn, conn.transaction():
+            EventStore(self.datastore.schema).save_snapshots(conn, snapshots)
+
+    def checkpoint_for(self, aggregate_id: UUID, as_of: datetime, known_at: datetime) -> dict[str, Any] | None:
+        with self.datastore.get_connection() as conn:
+            return EventStore(self.datastore.schema).checkpoint_for(conn, aggregate_id, as_of, known_at)
+
+    def events_known(self, aggregate_id: UUID, after: int, as_of: datetime, known_at: datetime) -> list[dict[str, Any]]:
+        with self.datastore.get_connection() as conn:
+            return EventStore(self.datastore.schema).events_known(conn, aggregate_id, after, as_of, known_at)
+
+    def save_checkpoints(self, checkpoints: Sequence[tuple[UUID, int, datetime, datetime, bytes]]) -> None:
+        with self.datastore.get_connection() as conn, conn.transaction():
+            EventStore(self.datastore.schema).save_checkpoints(conn, checkpoints)
+
+    def first_topic(self, aggregate_id: UUID) -> str | None:
+        with self.datastore.get_connection() as conn:
+            return EventStore(self.datastore.schema).first_topic(conn, aggregate_id)
+
+    def history_page(self, aggregate_id: UUID, **page: Any) -> list[dict[str, Any]]:
+        with self.datastore.get_connection() as conn:
+            return EventStore(self.datastore.schema).history_page(conn, aggregate_id, **page)
+
     select_events = retry_briefly(PostgresApplicationRecorder.select_events.__wrapped__)  # type: ignore[attr-defined]
     select_notifications = retry_briefly(PostgresApplicationRecorder.select_notifications.__wrapped__)  # type: ignore[attr-defined]
     max_notification_id = retry_briefly(PostgresApplicationRecorder.max_notification_id.__wrapped__)  # type: ignore[attr-defined]
@@ -150,8 +208,21 @@ class VerkostoRecorder(PostgresApplicationRecorder):
             self._insert_events(curs, stored_events, **kwargs)
             if not stored_events:
                 return []
+            claim_meta(curs)
             self._insert_stored_events(curs, stored_events, **kwargs)
             ids = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+            # The committing application passes its events' meta; anything else is parsed.
+            known: dict[tuple[UUID, int], Any] = kwargs.get("event_meta", {})
+            insert_meta(
+                curs,
+                self.datastore.schema,
+                [
+                    row_from(n, meta)
+                    if (meta := known.get((e.originator_id, e.originator_version))) is not None
+                    else meta_row(n, e.state)
+                    for n, e in zip(ids or [], stored_events, strict=True)
+                ],
+            )
             # Still inside the transaction and under the table's exclusive lock.
             extend(
                 conn,

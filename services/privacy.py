@@ -22,6 +22,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from psycopg import sql
 from psycopg.rows import dict_row
+from pydantic import BaseModel
 
 from contract.events import by_topic
 from contract.personal import EVERY, personal_fields
@@ -79,6 +80,11 @@ class KeyStore:
         with self.lock:
             self.cache.pop(digest, None)
 
+    def forget_all(self) -> None:
+        """Drops every cached key (an erasure happened: look each one up again)."""
+        with self.lock:
+            self.cache.clear()
+
     def close(self) -> None:
         if self.conn is not None:
             self.conn.close()
@@ -133,8 +139,13 @@ def _walk(topic: str, state: dict[str, Any], change: Callable[[Any, str], Any]) 
     kind = by_topic().get(topic)
     if kind is None:
         return state  # not an event of ours (nothing personal to find)
-    own_subject = f"{kind.aggregate_type}:{state['originator_id']}"
-    for field in personal_fields(kind.cls):
+    return _walk_fields(personal_fields(kind.cls), f"{kind.aggregate_type}:{state['originator_id']}", state, change)
+
+
+def _walk_fields(
+    fields: Any, own_subject: str, state: dict[str, Any], change: Callable[[Any, str], Any]
+) -> dict[str, Any]:
+    for field in fields:
         mark = field.mark
 
         def visit(parent: Any, key: Any, mark: Personal = mark) -> None:
@@ -152,15 +163,39 @@ def person_of(value: Any) -> str:
     return person(value) if isinstance(value, str) else ""
 
 
-def seal_event(topic: str, state: dict[str, Any], keys: KeyStore) -> dict[str, Any]:
+def seal_event(
+    topic: str, state: dict[str, Any], keys: KeyStore, erased: list[str] | None = None
+) -> dict[str, Any]:
+    """``erased``, if given, collects the subjects whose plaintext was stored as ERASED
+    (their key is gone): the stored event then says less than the domain event did."""
     if topic not in by_topic():
         # Fail closed: an event the contract does not know cannot say what is personal.
         raise LookupError(f"{topic} is not an event of the contract; declare it on its aggregate")
-    return _walk(topic, state, lambda value, subject: seal(value, subject, keys))
+    if erased is None:
+        return _walk(topic, state, lambda value, subject: seal(value, subject, keys))
+
+    def sealing(value: Any, subject: str) -> Any:
+        sealed = seal(value, subject, keys)
+        if sealed == ERASED and value != ERASED:
+            erased.append(subject)
+        return sealed
+
+    return _walk(topic, state, sealing)
 
 
 def unseal_event(topic: str, state: dict[str, Any], keys: KeyStore) -> dict[str, Any]:
     return _walk(topic, state, lambda value, _subject: unseal(value, keys))
+
+
+def seal_state(model: type[BaseModel], own_subject: str, state: dict[str, Any], keys: KeyStore) -> dict[str, Any]:
+    """Seals the personal fields of an aggregate's snapshot (JSON of ``model``, whose
+    fields carry the same ``Personal`` marks as the events) with the same subjects' keys:
+    a snapshot then forgets an erased subject exactly as the events do."""
+    return _walk_fields(personal_fields(model), own_subject, state, lambda value, subject: seal(value, subject, keys))
+
+
+def unseal_state(model: type[BaseModel], state: dict[str, Any], keys: KeyStore) -> dict[str, Any]:
+    return _walk_fields(personal_fields(model), "", state, lambda value, _subject: unseal(value, keys))
 
 
 def erase(database_url: str, schema: str, subject: str) -> list[str]:
@@ -176,6 +211,8 @@ def erase(database_url: str, schema: str, subject: str) -> list[str]:
         # Scrub first: if it fails, the key still exists and the erasure can be retried.
         _scrub_audit_reads(conn, sql.Identifier(schema), plaintexts)
         EventStore(schema).erase_key(conn, digest)
+        # Tells every process's aggregate cache to drop what it revealed (same commit).
+        EventStore(schema).bump_erasure_generation(conn)
     return plaintexts
 
 

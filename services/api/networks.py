@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Response
 from contract.commands import body_of, creation_of
 from domain.history import network_then
 from domain.network import Network
-from services.api.bitemporal import AsOf, KnownAt, state_then
+from services.api.bitemporal import AsOf, HistoryPage, KnownAt, history_page, state_then
 from services.api.commands import Receipt, bind, record
 from services.api.deps import HistoryReader, ServicesDep, Writer
 
@@ -49,7 +49,7 @@ def get_network(
 ) -> dict[str, Any]:
     """The network's state: now, or as it was at `as_of` by what was known at `known_at`."""
     if as_of is not None or known_at is not None:
-        return state_then(services, network_id, as_of, known_at, Network.Joined, network_then, "network")
+        return state_then(services, network_id, as_of, known_at, Network, network_then, "network")
     n: Network = services.app.get(network_id, Network)
     return {
         "id": n.id,
@@ -69,7 +69,8 @@ def get_network(
 
 
 @router.get("/{network_id}/history")
-def get_history(network_id: UUID, _: HistoryReader, services: ServicesDep) -> dict[str, Any]:
-    """Every event of the network in order, with both times and who recorded it."""
-    events = services.app.history(network_id, Network)
-    return {"network_id": network_id, "events": events}
+def get_history(network_id: UUID, _: HistoryReader, services: ServicesDep, page: HistoryPage) -> dict[str, Any]:
+    """The network's events in recorded order, with both times and who recorded it, a
+    page at a time: follow `next_cursor` (null on the last page)."""
+    events, next_cursor = history_page(services, network_id, Network, page)
+    return {"network_id": network_id, "events": events, "next_cursor": next_cursor}

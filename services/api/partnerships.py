@@ -13,7 +13,7 @@ from domain.partnership import Partnership
 from projections.queries.ownership import tenure_at, tenures
 from projections.queries.reading import applied
 from projections.registry import active_schema
-from services.api.bitemporal import AsOf, KnownAt, state_then
+from services.api.bitemporal import AsOf, HistoryPage, KnownAt, history_page, state_then
 from services.api.commands import Receipt, bind, record
 from services.api.deps import HistoryReader, ServicesDep, Writer
 from services.api.freshness import await_position
@@ -58,9 +58,7 @@ def get_partnership(
 ) -> dict[str, Any]:
     """The partnership's state: now, or as it was at `as_of` by what was known at `known_at`."""
     if as_of is not None or known_at is not None:
-        return state_then(
-            services, partnership_id, as_of, known_at, Partnership.Opened, partnership_then, "partnership"
-        )
+        return state_then(services, partnership_id, as_of, known_at, Partnership, partnership_then, "partnership")
     p = load(services, partnership_id)
     return {
         "id": p.id,
@@ -82,10 +80,11 @@ def get_partnership(
 
 
 @router.get("/{partnership_id}/history")
-def get_history(partnership_id: UUID, _: HistoryReader, services: ServicesDep) -> dict[str, Any]:
-    """Every event of the partnership in order, with both times and who recorded it."""
-    events = services.app.history(partnership_id, Partnership)
-    return {"partnership_id": partnership_id, "events": events}
+def get_history(partnership_id: UUID, _: HistoryReader, services: ServicesDep, page: HistoryPage) -> dict[str, Any]:
+    """The partnership's events in recorded order, with both times and who recorded it,
+    a page at a time: follow `next_cursor` (null on the last page)."""
+    events, next_cursor = history_page(services, partnership_id, Partnership, page)
+    return {"partnership_id": partnership_id, "events": events, "next_cursor": next_cursor}
 
 
 @router.get("/{partnership_id}/owners")
@@ -101,7 +100,7 @@ def get_owners(
     wait_ms: Annotated[int, Query(ge=0, le=10_000)] = 3_000,
 ) -> dict[str, Any]:
     """The ownership timeline from the projection, or the owner at one moment."""
-    load(services, partnership_id)
+    services.app.require(partnership_id, Partnership)  # NotFound: a 404; nothing replayed
     caught_up = await_position(services, "ownership", min_position, wait_ms)
     with services.pool.connection() as conn:
         rm = active_schema(conn, services.settings.db_schema, "ownership")

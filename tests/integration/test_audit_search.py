@@ -9,13 +9,16 @@ import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
 from contract import commands as c
 from services.application import Request, Verkosto
-from services.audit.search import EventQuery, search, search_all
+from services.audit.search import EventQuery, search, search_all, topics_for
 from services.settings import Settings
+from services.store import EventStore
+from tests.benchmarks.audit_search import load
 
 PARTNER = {"name": "Acme Oy", "kind": "organisation", "roles": ["customer"]}
 
@@ -147,3 +150,105 @@ def test_export_writes_json_lines_or_csv_and_is_itself_recorded(
     with psycopg.connect(settings.require_database_url()) as conn:
         reads = conn.execute(f'SELECT path, query FROM "{settings.db_schema}".audit_reads ORDER BY id').fetchall()
     assert [(path, query["actor"]) for path, query in reads] == [("verkosto audit export", "calendar")] * 2
+
+
+# At size: every documented filter is answered from an index ---------------------------
+
+FILTERS: dict[str, EventQuery] = {
+    "actor": EventQuery(actor="rare-auditor"),
+    "source": EventQuery(source="kafka"),
+    "type": EventQuery(type="partnership_opened"),
+    "aggregate type": EventQuery(aggregate_type="network"),
+    "occurred range": EventQuery(
+        occurred_from=datetime(2020, 1, 2, tzinfo=UTC), occurred_to=datetime(2020, 1, 2, 1, tzinfo=UTC)
+    ),
+}
+# What the index condition must mention for each filter: the index answers the filter
+# itself, not merely the position order (the primary key with a Filter would be a scan).
+INDEXED = {
+    "actor": "actor =",
+    "source": "source =",
+    "type": "topic =",
+    "aggregate type": "topic =",
+    "aggregate": "originator_id =",
+    "occurred range": "occurred_at",
+    "recorded range": "recorded_at",
+}
+
+
+def reference(everything: list[dict[str, object]], name: str, query: EventQuery) -> list[int]:
+    """The positions a filter must find, decided in Python over every event."""
+
+    def at(value: object) -> datetime:
+        return datetime.fromisoformat(str(value))
+
+    keep = {
+        "actor": lambda e: e["actor"] == query.actor,
+        "source": lambda e: e["source"] == query.source,
+        "type": lambda e: e["type"] == query.type,
+        "aggregate type": lambda e: e["aggregate_type"] == query.aggregate_type,
+        "aggregate": lambda e: e["aggregate_id"] == str(query.aggregate_id),
+        "occurred range": lambda e: query.occurred_from <= at(e["occurred_at"]) < query.occurred_to,  # type: ignore[operator]
+        "recorded range": lambda e: query.recorded_from <= at(e["recorded_at"]) < query.recorded_to,  # type: ignore[operator]
+    }[name]
+    return [int(str(e["position"])) for e in everything if keep(e)]
+
+
+def index_conditions(plan: object) -> list[str]:
+    """Every node's Index Cond in an EXPLAIN (FORMAT JSON) plan, and whether any node
+    scans the events or their meta sequentially (as the string "Seq Scan")."""
+    found: list[str] = []
+    if isinstance(plan, dict):
+        if plan.get("Node Type") == "Seq Scan" and plan.get("Relation Name") in ("verkosto_events", "event_meta"):
+            found.append("Seq Scan")
+        if "Index Cond" in plan:
+            found.append(str(plan["Index Cond"]))
+        for value in plan.values():
+            found.extend(index_conditions(value))
+    elif isinstance(plan, list):
+        for item in plan:
+            found.extend(index_conditions(item))
+    return found
+
+
+class Explaining(EventStore):
+    """EventStore's own statements, EXPLAINed instead of run."""
+
+    def _all(self, conn: Any, query: str, params: Any = None) -> list[dict[str, Any]]:
+        return super()._all(conn, "EXPLAIN (FORMAT JSON) " + query, params)
+
+
+def test_every_filter_finds_the_same_events_through_an_index(app: Verkosto, settings: Settings) -> None:
+    story(app)  # one network among them
+    load(app, 4_000, per_partnership=100, batch=100, rare_every=400)
+    url, schema = settings.require_database_url(), settings.db_schema
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'ANALYZE "{schema}".verkosto_events')
+        everything = list(search_all(conn, schema, EventQuery()))
+        # One batch is recorded at one moment: ask for the last but one batch.
+        recorded = sorted({datetime.fromisoformat(e["recorded_at"]) for e in everything})
+        filters = {
+            **FILTERS,
+            "aggregate": EventQuery(aggregate_id=uuid.UUID(everything[0]["aggregate_id"])),
+            "recorded range": EventQuery(recorded_from=recorded[-2], recorded_to=recorded[-1]),
+        }
+        for name, query in filters.items():
+            expected = reference(everything, name, query)
+            assert 0 < len(expected) < len(everything) // 10, name  # selective, as an auditor's question is
+            assert [e["position"] for e in search_all(conn, schema, query, page=7)] == expected, name
+            [row] = Explaining(schema).search(
+                conn,
+                after=0,
+                limit=100,
+                topics=topics_for(query),
+                aggregate_id=query.aggregate_id,
+                actor=query.actor,
+                source=query.source,
+                occurred_from=query.occurred_from,
+                occurred_to=query.occurred_to,
+                recorded_from=query.recorded_from,
+                recorded_to=query.recorded_to,
+            )
+            conditions = index_conditions(row["QUERY PLAN"])
+            assert "Seq Scan" not in conditions, (name, conditions)
+            assert any(INDEXED[name] in c for c in conditions), (name, conditions)

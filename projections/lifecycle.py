@@ -5,12 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
+from psycopg import sql
+
 from contract.events import Published
 from domain.lifecycle import Activity, PartnershipFacts
 from domain.partnership import Partnership
 from domain.timeline import in_force_at
 from domain.values import Importance, Stage, TransferReason
 from projections.documents import DocumentProjection
+from projections.lifecycle_rows import ROW_TABLES, ROWS_DDL, apply_rows
 
 P = Partnership
 PARTNERSHIP_TYPES = (
@@ -93,5 +97,24 @@ def facts_of(partnership_id: str, doc: dict[str, Any], as_of: datetime) -> Partn
     )
 
 
-def lifecycle_projection() -> DocumentProjection:
-    return DocumentProjection("lifecycle", PARTNERSHIP_TYPES, fold_partnership)
+class LifecycleProjection:
+    """The board's facts as indexed rows (projections/lifecycle_rows.py), which the API
+    answers from, next to the per-partnership document that the stewardship report
+    (projections/queries/stewardship.py) still reads."""
+
+    name = "lifecycle"
+
+    def __init__(self) -> None:
+        self.documents = DocumentProjection(self.name, PARTNERSHIP_TYPES, fold_partnership)
+        self.handles = self.documents.handles
+        self.tables: tuple[str, ...] = (*self.documents.tables, *ROW_TABLES)
+        self.ddl = self.documents.ddl + ROWS_DDL
+
+    async def apply(self, cur: psycopg.AsyncCursor[Any], rm: sql.Identifier, events: list[Published]) -> None:
+        # The document first: a name PostgreSQL cannot store fails there, as it always has.
+        await self.documents.apply(cur, rm, events)
+        await apply_rows(cur, rm, events)
+
+
+def lifecycle_projection() -> LifecycleProjection:
+    return LifecycleProjection()

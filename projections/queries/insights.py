@@ -49,23 +49,67 @@ def trust_at(points: list[dict[str, Any]], state: model.TrustState | None, momen
     return earlier[-1]["trust"] if earlier else None
 
 
+_POINT = (
+    "SELECT partnership_id::text AS partnership_id, version, at, inbound_interest, outbound_interest, "
+    "mutual_interest, trust, attention, phase, moved_by, model_version, position FROM {}.trust_points "
+)
+
+
 def trust_trajectory(
-    conn: psycopg.Connection[Any], rm: sql.Identifier, pid: UUID, as_of: datetime
+    conn: psycopg.Connection[Any],
+    rm: sql.Identifier,
+    pid: UUID,
+    as_of: datetime,
+    limit: int,
+    after: tuple[datetime, int] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
 ) -> dict[str, Any] | None:
+    """Where trust stands as of a moment (``current``), and one page of the points up to
+    then, between ``start`` and ``end`` (inclusive), ordered by (at, version);
+    ``next_cursor`` is the (at, version) to continue after, None on the last page."""
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
             sql.SQL("SELECT state FROM {}.trust_state WHERE partnership_id = %s").format(rm), (pid,)
         ).fetchone()
-    if row is None:
-        return None
-    state = model.TrustState.from_dict(row["state"])
-    points = [p for p in _points(conn, rm, pid) if p["at"] <= as_of]
-    current = (
-        model.point(model.decay(state, as_of), ()).to_dict()
-        if as_of >= state.as_of
-        else (points[-1] if points else None)
-    )
-    return {"model_version": model.TRUST_MODEL_VERSION, "as_of": as_of, "current": current, "points": points}
+        if row is None:
+            return None
+        state = model.TrustState.from_dict(row["state"])
+        keyset = sql.SQL("AND (at, version) > (%(after_at)s, %(after_v)s) ") if after else sql.SQL("")
+        points = cur.execute(
+            sql.SQL(
+                _POINT + "WHERE partnership_id = %(pid)s AND at <= %(upto)s "
+                "AND (%(start)s::timestamptz IS NULL OR at >= %(start)s) {} ORDER BY at, version LIMIT %(n)s"
+            ).format(rm, keyset),
+            {
+                "pid": pid,
+                "upto": min(as_of, end) if end is not None else as_of,
+                "start": start,
+                "after_at": after[0] if after else None,
+                "after_v": after[1] if after else None,
+                "n": limit + 1,
+            },
+        ).fetchall()
+        current: dict[str, Any] | None
+        if as_of >= state.as_of:
+            current = model.point(model.decay(state, as_of), ()).to_dict()
+        else:
+            current = cur.execute(
+                sql.SQL(
+                    _POINT + "WHERE partnership_id = %s AND at <= %s ORDER BY at DESC, version DESC LIMIT 1"
+                ).format(rm),
+                (pid, as_of),
+            ).fetchone()
+    page = points[:limit]
+    last = (page[-1]["at"], page[-1]["version"]) if len(points) > limit else None
+    return {
+        "model_version": model.TRUST_MODEL_VERSION,
+        "as_of": as_of,
+        "current": current,
+        "count": len(page),
+        "next_cursor": last,
+        "points": page,
+    }
 
 
 def lifecycle(
@@ -75,6 +119,8 @@ def lifecycle(
     as_of: datetime,
     t: LifecycleThresholds,
 ) -> list[dict[str, Any]]:
+    """The reference answer of the whole board: every document folded in Python. The API
+    answers from projections/queries/board.py; tests hold the two equal."""
     docs = read_documents(conn, rm)
     states = _states(conn, trust_rm)
     points_by: dict[str, list[dict[str, Any]]] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -17,21 +18,51 @@ from fastapi.responses import PlainTextResponse
 from contract.commands import When
 from domain.lifecycle import THRESHOLDS as LIFECYCLE
 from domain.network_plan import network_plan, plan_markdown
-from domain.portfolio import drift, matrix
 from domain.values import Importance
+from projections.queries import cells as portfolio
+from projections.queries import cursor as cursors
 from projections.queries import insights
+from projections.queries.board import BoardQuery, board_page
 from projections.queries.reading import position
 from projections.registry import active_schema
 from services.api.deps import ServicesDep, require
 from services.api.freshness import await_position
-from services.api.problems import not_found
+from services.api.problems import Problem, not_found
 from services.auth import Principal
 
 router = APIRouter(tags=["projections"])
+
+
 Dashboard = Annotated[Principal, Depends(require("dashboards:read"))]
 AsOf = Annotated[When | None, Query(description="Evaluate as of this moment (default now)")]
 MinPosition = Annotated[int | None, Query(ge=0, description="Wait briefly until this event is applied")]
 WaitMs = Annotated[int, Query(ge=0, le=10_000)]
+Cursor = Annotated[str | None, Query(max_length=2_000, description="next_cursor of the previous page")]
+
+
+def _bad_cursor(why: str) -> Problem:
+    return Problem(
+        422,
+        "invalid_cursor",
+        "Invalid cursor",
+        why,
+        errors=[{"field": "cursor", "message": why, "type": "invalid_cursor"}],
+    )
+
+
+def _after(cursor: str | None, types: tuple[type, ...], uuid_at: int | None = None) -> list[Any] | None:
+    """The key a cursor continues after; a cursor this API did not issue is a 422."""
+    if cursor is None:
+        return None
+    try:
+        key = cursors.decode(cursor, types)
+        if uuid_at is not None:
+            key[uuid_at] = str(UUID(key[uuid_at]))
+    except ValueError as error:
+        raise _bad_cursor("not a cursor this API issued") from error
+    if any(isinstance(value, str) and "\x00" in value for value in key):
+        raise _bad_cursor("not a cursor this API issued")
+    return key
 
 
 def _now(as_of: datetime | None) -> datetime:
@@ -51,14 +82,30 @@ def get_trust(
     as_of: AsOf = None,
     min_position: MinPosition = None,
     wait_ms: WaitMs = 3_000,
+    limit: Annotated[int, Query(ge=1, le=5_000, description="Points per page")] = 500,
+    cursor: Cursor = None,
+    start: Annotated[When | None, Query(alias="from", description="Points at or after this moment")] = None,
+    end: Annotated[When | None, Query(alias="to", description="Points at or before this moment")] = None,
 ) -> dict[str, Any]:
-    """The trust trajectory of one partnership, and where it stands as of a moment."""
+    """The trust trajectory of one partnership, a page of points at a time, and where it
+    stands as of a moment (``current``)."""
+    key = _after(cursor, (str, int))
+    after = None
+    if key is not None:
+        try:
+            after = (datetime.fromisoformat(key[0]), key[1])
+        except ValueError as error:
+            raise _bad_cursor("not a cursor this API issued") from error
+        if after[0].utcoffset() is None:
+            raise _bad_cursor("not a cursor this API issued")
     caught_up = await_position(services, "trust", min_position, wait_ms)
     with services.pool.connection() as conn:
         rm, answer = _freshness(services, conn, "trust", caught_up)
-        trajectory = insights.trust_trajectory(conn, rm, partnership_id, _now(as_of))
+        trajectory = insights.trust_trajectory(conn, rm, partnership_id, _now(as_of), limit, after, start, end)
     if trajectory is None:
         raise not_found("partnership", f"no trust trajectory for {partnership_id}")
+    last = trajectory["next_cursor"]
+    trajectory["next_cursor"] = cursors.encode([last[0].astimezone(UTC).isoformat(), last[1]]) if last else None
     return {**answer, "partnership_id": partnership_id, **trajectory}
 
 
@@ -71,25 +118,36 @@ def get_lifecycle(
     flag: str | None = None,
     owner_unit: str | None = None,
     steward: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1_000, description="Partnerships per page")] = 100,
+    cursor: Cursor = None,
     min_position: MinPosition = None,
     wait_ms: WaitMs = 3_000,
 ) -> dict[str, Any]:
-    """Every partnership's stage, since when, its transitions, and flags with reasons."""
+    """Partnerships by partner name, a page at a time: stage, since when, transitions, and
+    flags with reasons. ``next_cursor`` continues the same question (pass the same as_of
+    and filters with it); it is null on the last page."""
+    key = _after(cursor, (str, str), uuid_at=1)
     moment = _now(as_of)
     caught_up = await_position(services, "lifecycle", min_position, wait_ms)
+    query = BoardQuery(moment, stage, flag, steward, owner_unit, limit, (key[0], key[1]) if key else None)
     with services.pool.connection() as conn:
         rm, answer = _freshness(services, conn, "lifecycle", caught_up)
         trust_rm = active_schema(conn, services.settings.db_schema, "trust")
-        rows = insights.lifecycle(conn, rm, trust_rm, moment, LIFECYCLE)
-    rows = [
-        r
-        for r in rows
-        if (stage is None or r["stage"] == stage)
-        and (flag is None or any(f["name"] == flag for f in r["flags"]))
-        and (owner_unit is None or r["owner_unit"] == owner_unit)
-        and (steward is None or r["steward"] == steward)
-    ]
-    return {**answer, "as_of": moment, "count": len(rows), "partnerships": rows}
+        rows, last = board_page(conn, rm, trust_rm, query, LIFECYCLE)
+    return {
+        **answer,
+        "as_of": moment,
+        "count": len(rows),
+        "next_cursor": cursors.encode(list(last)) if last else None,
+        "partnerships": rows,
+    }
+
+
+def _cell_link(now: str, future: str, moment: datetime, after: str | None) -> str:
+    query = {"now": now, "future": future, "as_of": moment.astimezone(UTC).isoformat()}
+    if after is not None:
+        query["cursor"] = cursors.encode([after])
+    return "/v1/projections/portfolio/members?" + urlencode(query)
 
 
 @router.get("/v1/projections/portfolio")
@@ -98,37 +156,37 @@ def get_portfolio(
     services: ServicesDep,
     as_of: AsOf = None,
     since: Annotated[When | None, Query(description="Drift from this moment (default a year before as_of)")] = None,
+    members: Annotated[int, Query(ge=0, le=200, description="Members listed per cell (and in rising)")] = 20,
     min_position: MinPosition = None,
     wait_ms: WaitMs = 3_000,
 ) -> dict[str, Any]:
-    """The now × future matrix with members per cell, and who moved per quarter."""
+    """The now × future matrix: every cell's count and first members (``more`` links to
+    the rest), the first rising members, and who moved per quarter."""
     moment = _now(as_of)
     caught_up = await_position(services, "portfolio", min_position, wait_ms)
     with services.pool.connection() as conn:
         rm, answer = _freshness(services, conn, "portfolio", caught_up)
-        histories = insights.segment_histories(conn, rm)
-    cells = matrix(histories, moment)
-    rising = [
-        {**member, "cell": cell}
-        for cell, members in cells.items()
-        for member in members
-        if Importance(cell.split("/")[1]).rank > Importance(cell.split("/")[0]).rank
-    ]
-    moves = drift(histories, since or moment - timedelta(days=365), moment)
+        counted = portfolio.counts(conn, rm, moment)
+        firsts = portfolio.first_members(conn, rm, moment, members)
+        rising = portfolio.rising(conn, rm, moment, members)
+        moves = portfolio.moves(conn, rm, since or moment - timedelta(days=365), moment)
+    cells = []
+    for (now, future), count in counted.items():
+        shown = firsts[(now, future)]
+        more = None
+        if count > len(shown):
+            more = _cell_link(now, future, moment, shown[-1]["partnership_id"] if shown else None)
+        cells.append(
+            {"cell": f"{now}/{future}", "now": now, "future": future, "count": count, "members": shown, "more": more}
+        )
     return {
         **answer,
         "as_of": moment,
-        "cells": [
-            {
-                "cell": cell,
-                "now": cell.split("/")[0],
-                "future": cell.split("/")[1],
-                "count": len(members),
-                "members": members,
-            }
-            for cell, members in cells.items()
-        ],
+        "cells": cells,
         "rising": rising,
+        "rising_count": sum(
+            n for (now, future), n in counted.items() if Importance(future).rank > Importance(now).rank
+        ),
         "drift": [
             {
                 "quarter": m.quarter,
@@ -139,6 +197,37 @@ def get_portfolio(
             }
             for m in moves
         ],
+    }
+
+
+@router.get("/v1/projections/portfolio/members")
+def get_portfolio_members(
+    _: Dashboard,
+    services: ServicesDep,
+    now: Annotated[Importance, Query(description="The cell's importance now")],
+    future: Annotated[Importance, Query(description="The cell's importance in future")],
+    as_of: AsOf = None,
+    limit: Annotated[int, Query(ge=1, le=1_000, description="Members per page")] = 100,
+    cursor: Cursor = None,
+    min_position: MinPosition = None,
+    wait_ms: WaitMs = 3_000,
+) -> dict[str, Any]:
+    """One cell's members by partnership id, a page at a time."""
+    key = _after(cursor, (str,), uuid_at=0)
+    moment = _now(as_of)
+    caught_up = await_position(services, "portfolio", min_position, wait_ms)
+    with services.pool.connection() as conn:
+        rm, answer = _freshness(services, conn, "portfolio", caught_up)
+        page, last = portfolio.cell_page(conn, rm, moment, (now.value, future.value), limit, key[0] if key else None)
+    return {
+        **answer,
+        "as_of": moment,
+        "cell": f"{now.value}/{future.value}",
+        "now": now.value,
+        "future": future.value,
+        "count": len(page),
+        "next_cursor": cursors.encode([last]) if last else None,
+        "members": page,
     }
 
 

@@ -251,6 +251,7 @@ SCOPE_OF_ROUTE = {
     ("GET", "/v1/projections/trust/{partnership_id}"): "dashboards:read",
     ("GET", "/v1/projections/lifecycle"): "dashboards:read",
     ("GET", "/v1/projections/portfolio"): "dashboards:read",
+    ("GET", "/v1/projections/portfolio/members"): "dashboards:read",
     ("GET", "/v1/projections/networks"): "dashboards:read",
     ("GET", "/v1/network-plan"): "dashboards:read",
     # The dashboards' own copies of the partnership reads (services/api/dashboard.py).

@@ -1,0 +1,236 @@
+"""Lifecycle facts as indexed rows, so the board is answered by PostgreSQL, page by page.
+
+Facts that pile up with history (contacts, joint activities, evaluations) are one row each,
+found by ``(partnership_id, at)``. What holds over a span of valid time (owner unit,
+steward, stage, segment, the last handover because a steward left) is folded into
+``periods``: one row per span in which none of them changes, so "as of T" is a range test
+on indexed columns. A back-dated event recomputes its partnership's periods from the fact
+rows, so it lands where it took effect.
+
+Every batch costs a fixed number of statements, whatever its size: one JSON parameter
+unpacked by ``jsonb_array_elements`` per fact table, then the affected partnerships'
+periods recomputed in set-based SQL.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from contract.events import Published
+from domain.partnership import Partnership
+from domain.values import TransferReason
+
+P = Partnership
+
+ROWS_DDL = """
+-- partner_name sorts by code point (COLLATE "C"), as Python sorts strings.
+CREATE TABLE IF NOT EXISTS {rm}.partners (
+    partnership_id  uuid PRIMARY KEY,
+    partner_name    text COLLATE "C" NOT NULL,
+    opened_at       timestamptz NOT NULL,
+    last_contact_at timestamptz
+);
+CREATE TABLE IF NOT EXISTS {rm}.tenure_facts (
+    partnership_id uuid NOT NULL,
+    version        bigint NOT NULL,
+    at             timestamptz NOT NULL,
+    owner_unit     text NOT NULL,
+    steward        text NOT NULL,
+    steward_left   boolean NOT NULL,
+    PRIMARY KEY (partnership_id, version)
+);
+CREATE INDEX IF NOT EXISTS tenure_facts_at ON {rm}.tenure_facts (partnership_id, at, version);
+CREATE TABLE IF NOT EXISTS {rm}.transitions (
+    partnership_id uuid NOT NULL,
+    version        bigint NOT NULL,
+    at             timestamptz NOT NULL,
+    previous       text NOT NULL,
+    stage          text NOT NULL,
+    reason         text NOT NULL,
+    PRIMARY KEY (partnership_id, version)
+);
+CREATE INDEX IF NOT EXISTS transitions_at ON {rm}.transitions (partnership_id, at, version);
+CREATE TABLE IF NOT EXISTS {rm}.segments (
+    partnership_id uuid NOT NULL,
+    version        bigint NOT NULL,
+    at             timestamptz NOT NULL,
+    now            text NOT NULL,
+    future         text NOT NULL,
+    PRIMARY KEY (partnership_id, version)
+);
+CREATE INDEX IF NOT EXISTS segments_at ON {rm}.segments (partnership_id, at, version);
+CREATE TABLE IF NOT EXISTS {rm}.contacts (
+    partnership_id uuid NOT NULL,
+    version        bigint NOT NULL,
+    at             timestamptz NOT NULL,
+    PRIMARY KEY (partnership_id, version)
+);
+CREATE INDEX IF NOT EXISTS contacts_at ON {rm}.contacts (partnership_id, at);
+CREATE TABLE IF NOT EXISTS {rm}.activities (
+    partnership_id uuid NOT NULL,
+    version        bigint NOT NULL,
+    at             timestamptz NOT NULL,
+    our_hours      double precision NOT NULL,
+    their_hours    double precision NOT NULL,
+    PRIMARY KEY (partnership_id, version)
+);
+CREATE INDEX IF NOT EXISTS activities_at ON {rm}.activities (partnership_id, at);
+CREATE TABLE IF NOT EXISTS {rm}.evaluations (
+    partnership_id uuid NOT NULL,
+    version        bigint NOT NULL,
+    at             timestamptz NOT NULL,
+    outcome        double precision NOT NULL,
+    PRIMARY KEY (partnership_id, version)
+);
+CREATE INDEX IF NOT EXISTS evaluations_at ON {rm}.evaluations (partnership_id, at);
+-- [valid_from, valid_to): what held then; valid_to NULL while it still holds.
+CREATE TABLE IF NOT EXISTS {rm}.periods (
+    partnership_id uuid NOT NULL,
+    valid_from     timestamptz NOT NULL,
+    valid_to       timestamptz,
+    partner_name   text COLLATE "C" NOT NULL,
+    opened_at      timestamptz NOT NULL,
+    owner_unit     text NOT NULL,
+    steward        text NOT NULL,
+    stage          text NOT NULL,
+    stage_since    timestamptz NOT NULL,
+    segment_now    text,
+    segment_future text,
+    left_at        timestamptz,
+    PRIMARY KEY (partnership_id, valid_from)
+);
+CREATE INDEX IF NOT EXISTS periods_board ON {rm}.periods (partner_name, partnership_id, valid_from);
+CREATE INDEX IF NOT EXISTS periods_steward ON {rm}.periods (steward, partner_name, partnership_id);
+CREATE INDEX IF NOT EXISTS periods_unit ON {rm}.periods (owner_unit, partner_name, partnership_id);
+CREATE INDEX IF NOT EXISTS periods_stage ON {rm}.periods (stage, partner_name, partnership_id);
+"""
+
+ROW_TABLES = (
+    "partners",
+    "tenure_facts",
+    "transitions",
+    "segments",
+    "contacts",
+    "activities",
+    "evaluations",
+    "periods",
+)
+
+# Each fact table: its columns after (partnership_id, version, at), and their casts.
+_FACTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "tenure_facts": (("owner_unit", "text"), ("steward", "text"), ("steward_left", "boolean")),
+    "transitions": (("previous", "text"), ("stage", "text"), ("reason", "text")),
+    "segments": (("now", "text"), ("future", "text")),
+    "contacts": (),
+    "activities": (("our_hours", "float8"), ("their_hours", "float8")),
+    "evaluations": (("outcome", "float8"),),
+}
+
+
+def _fact(published: Published) -> tuple[str, list[Any]] | None:
+    """The fact table an event adds a row to, and the row's own columns."""
+    event = published.event
+    if isinstance(event, P.Opened):
+        return "tenure_facts", [event.owner_unit, event.steward, False]
+    if isinstance(event, P.OwnershipTransferred):
+        return "tenure_facts", [event.owner_unit, event.steward, event.reason == TransferReason.STEWARD_LEFT]
+    if isinstance(event, P.StageChanged):
+        return "transitions", [event.previous.value, event.stage.value, event.reason]
+    if isinstance(event, P.Segmented):
+        return "segments", [event.segment.now.value, event.segment.future.value]
+    if isinstance(event, P.ContactLogged):
+        return "contacts", []
+    if isinstance(event, P.JointActivityRecorded):
+        return "activities", [float(event.our_effort_hours), float(event.their_effort_hours)]
+    if isinstance(event, P.Evaluated):
+        return "evaluations", [float(event.outcome)]
+    return None
+
+
+def _insert_facts(rm: sql.Identifier, table: str) -> sql.Composed:
+    extra = _FACTS[table]
+    names = sql.SQL("").join(sql.SQL(", ") + sql.Identifier(name) for name, _ in extra)
+    values = sql.SQL("").join(
+        sql.SQL(", (r->>{})::").format(sql.Literal(3 + i)) + sql.SQL(cast) for i, (_, cast) in enumerate(extra)
+    )
+    return sql.SQL(
+        "INSERT INTO {rm}.{t} (partnership_id, version, at{names}) "
+        "SELECT (r->>0)::uuid, (r->>1)::bigint, (r->>2)::timestamptz{values} "
+        "FROM jsonb_array_elements(%s::jsonb) r ON CONFLICT DO NOTHING"
+    ).format(rm=rm, t=sql.Identifier(table), names=names, values=values)
+
+
+# The periods of the given partnerships, recomputed from their facts: a period starts at
+# every moment one of them takes effect; what holds is the last fact at or before it, in
+# (valid time, version) order, as the Python fold reads its lists.
+_PERIODS = """
+INSERT INTO {rm}.periods (partnership_id, valid_from, valid_to, partner_name, opened_at, owner_unit,
+    steward, stage, stage_since, segment_now, segment_future, left_at)
+SELECT c.pid, c.at, lead(c.at) OVER (PARTITION BY c.pid ORDER BY c.at), p.partner_name, p.opened_at,
+    t.owner_unit, t.steward, coalesce(s.stage, 'analyse'), coalesce(s.at, p.opened_at), g.now, g.future, l.at
+FROM (
+    SELECT partnership_id AS pid, at FROM {rm}.tenure_facts WHERE partnership_id = ANY(%(ids)s::uuid[])
+    UNION SELECT partnership_id, at FROM {rm}.transitions WHERE partnership_id = ANY(%(ids)s::uuid[])
+    UNION SELECT partnership_id, at FROM {rm}.segments WHERE partnership_id = ANY(%(ids)s::uuid[])
+) c
+JOIN {rm}.partners p ON p.partnership_id = c.pid
+CROSS JOIN LATERAL (
+    SELECT owner_unit, steward FROM {rm}.tenure_facts WHERE partnership_id = c.pid AND at <= c.at
+    ORDER BY at DESC, version DESC LIMIT 1
+) t
+LEFT JOIN LATERAL (
+    SELECT stage, at FROM {rm}.transitions WHERE partnership_id = c.pid AND at <= c.at
+    ORDER BY at DESC, version DESC LIMIT 1
+) s ON true
+LEFT JOIN LATERAL (
+    SELECT now, future FROM {rm}.segments WHERE partnership_id = c.pid AND at <= c.at
+    ORDER BY at DESC, version DESC LIMIT 1
+) g ON true
+LEFT JOIN LATERAL (
+    SELECT max(at) AS at FROM {rm}.tenure_facts WHERE partnership_id = c.pid AND steward_left AND at <= c.at
+) l ON true
+"""
+
+
+async def apply_rows(cur: psycopg.AsyncCursor[Any], rm: sql.Identifier, events: list[Published]) -> None:
+    partners: list[list[Any]] = []
+    facts: dict[str, list[list[Any]]] = {table: [] for table in _FACTS}
+    for published in events:
+        found = _fact(published)
+        if found is None:
+            continue
+        table, columns = found
+        if isinstance(published.event, P.Opened):
+            partners.append([published.aggregate_id, published.event.partner.name, published.occurred_at])
+        facts[table].append([published.aggregate_id, published.version, published.occurred_at, *columns])
+    if partners:
+        await cur.execute(
+            sql.SQL(
+                "INSERT INTO {}.partners (partnership_id, partner_name, opened_at) "
+                "SELECT (r->>0)::uuid, r->>1, (r->>2)::timestamptz FROM jsonb_array_elements(%s::jsonb) r "
+                "ON CONFLICT DO NOTHING"
+            ).format(rm),
+            (json.dumps(partners),),
+        )
+    for table, rows in facts.items():
+        if rows:
+            await cur.execute(_insert_facts(rm, table), (json.dumps(rows),))
+    if facts["contacts"]:
+        # The latest contact overall: "last contact as of now" without touching the rows.
+        await cur.execute(
+            sql.SQL(
+                "UPDATE {rm}.partners p SET last_contact_at = c.at FROM ("
+                " SELECT partnership_id, max(at) AS at FROM {rm}.contacts"
+                " WHERE partnership_id = ANY(%s::uuid[]) GROUP BY partnership_id"
+                ") c WHERE p.partnership_id = c.partnership_id"
+            ).format(rm=rm),
+            (list({row[0] for row in facts["contacts"]}),),
+        )
+    spans = list({row[0] for table in ("tenure_facts", "transitions", "segments") for row in facts[table]})
+    if spans:
+        await cur.execute(sql.SQL("DELETE FROM {}.periods WHERE partnership_id = ANY(%s::uuid[])").format(rm), (spans,))
+        await cur.execute(sql.SQL(_PERIODS).format(rm=rm), {"ids": spans})

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from services import composition
 from services.api import (
     audit,
+    conditional,
     dashboard,
     docs,
     health,
@@ -52,10 +53,12 @@ def create_app(settings: Settings) -> FastAPI:
     observability.install(api)
     limits.install(api, settings)
     openapi.install(api)
+    conditional.install(api)  # ETag and 304 on the projection reads (services/api/conditional.py)
     api.include_router(health.router)
     api.include_router(partnerships.router)
     api.include_router(networks.router)
-    api.include_router(projections.router)
+    # A read that names its moment is answered 304 before any work if nothing changed.
+    api.include_router(projections.router, dependencies=[conditional.UnchangedSince])
     api.include_router(audit.router)
 
     dashboard.install(api)  # sign-in, pages and their reads, then the static files

@@ -9,11 +9,52 @@ function signIn() {
   location.assign(`/dashboard/sign-in?next=${encodeURIComponent(location.pathname + location.search)}`);
 }
 
+// Navigating away aborts whatever is still loading; a page restored from the back/forward
+// cache starts afresh (its refresh loop ended with the abort).
+const navigation = new AbortController();
+addEventListener("pagehide", () => navigation.abort());
+addEventListener("pageshow", (event) => { if (event.persisted) location.reload(); });
+
+// Conditional reads: the last answer and its ETag per address. A refresh that finds
+// nothing changed gets 304 (no body) and reuses the answer; the page then keeps what it
+// shows instead of rebuilding it.
+const known = new Map();
+let refresh = { changed: true };
+let shown = false;
+
 async function api(path, accept) {
-  const response = await fetch(path, { credentials: "same-origin", headers: { Accept: accept || "application/json" } });
+  const key = `${accept || "json"} ${path}`;
+  const previous = known.get(key);
+  const headers = { Accept: accept || "application/json" };
+  if (previous) headers["If-None-Match"] = previous.etag;
+  // "no-store": the browser's cache neither keeps these answers nor revalidates on its
+  // own, so the 304 reaches this code instead of a silent copy.
+  const response = await fetch(path, { credentials: "same-origin", headers, cache: "no-store", signal: navigation.signal });
   if (response.status === 401) signIn(); // the session ended (signed out, expired or revoked)
+  if (response.status === 304 && previous) return previous.body;
   if (!response.ok) throw new Error(`${response.status} ${path}`);
-  return accept === "text/markdown" ? response.text() : response.json();
+  const body = accept === "text/markdown" ? await response.text() : await response.json();
+  refresh.changed = true;
+  const etag = response.headers.get("ETag");
+  if (etag) known.set(key, { etag, body });
+  return body;
+}
+
+// Whether this refresh may keep the page as it is: everything it read was unchanged.
+const unchanged = () => shown && !refresh.changed;
+
+// The server's clock, learnt from its answers' as_of: polls name their moment, "now"
+// rounded up to the minute by the server's clock, so an unchanged answer is a 304 the
+// server gives without computing it again. Up, not down: what happened in the last
+// minute is included; time-driven flags may run up to a minute early.
+let skew = null;
+function learnClock(body) {
+  if (skew === null && body && body.as_of) skew = Date.parse(body.as_of) - Date.now();
+}
+function minute(path) {
+  if (skew === null) return path; // the first read asks for "now" and learns the clock
+  const at = new Date(Math.ceil((Date.now() + skew) / 60000) * 60000).toISOString().replace(".000Z", "Z");
+  return path + (path.includes("?") ? "&" : "?") + `as_of=${encodeURIComponent(at)}`;
 }
 
 const el = (tag, attrs = {}, ...children) => {
@@ -27,56 +68,131 @@ function fresh(body) {
   document.querySelector(".fresh").textContent = `projection at position ${body.position} · ${new Date().toLocaleTimeString()}`;
 }
 
-// Re-render every few seconds, so the page follows the projections without a reload.
-function live(render) {
-  const run = () => render().catch((error) => {
+// Follows the projections without a reload: the next refresh is scheduled only once the
+// previous one has answered, so a slow server never has two refreshes of a page at once.
+// poke() asks for one now (a "more" button, a date picker) without overlapping either:
+// during a refresh it only asks for another right after.
+const INTERVAL_MS = 3000;
+let timer = 0, running = false, again = false, poked = false;
+let current = null;
+async function run() {
+  clearTimeout(timer);
+  running = true;
+  refresh = { changed: poked };
+  poked = false;
+  try {
+    await current();
+    shown = true;
+  } catch (error) {
+    if (navigation.signal.aborted) return;
+    shown = false; // the next answer is drawn again, even if unchanged
     document.querySelector("main").replaceChildren(el("p", { class: "error" }, `Cannot load: ${error.message}.`));
-  });
-  run();
-  setInterval(run, 3000);
+  } finally {
+    running = false;
+  }
+  if (navigation.signal.aborted) return;
+  if (again) { again = false; run(); } else timer = setTimeout(run, INTERVAL_MS);
 }
+function live(render) {
+  current = render;
+  run();
+}
+function poke() {
+  poked = true;
+  if (running) again = true; else run();
+}
+
+const LEVELS = ["++", "+", "-", "--"];
+const expanded = new Map(); // portfolio cell → pages of further members asked for
+
+function withCursor(link, cursor) {
+  const url = new URL(link, location.origin);
+  url.searchParams.set("cursor", cursor);
+  return url.pathname + url.search;
+}
+
+const board = { pages: 1 }; // lifecycle pages asked for (a "more" button adds one)
 
 const pages = {
   async portfolio() {
-    const body = await api("/v1/projections/portfolio");
+    const body = await api(minute("/v1/projections/portfolio"));
+    learnClock(body);
+    // A cell's further members, as far as asked; each page continues the cell's link.
+    const further = new Map();
+    for (const c of body.cells) {
+      let link = c.more ?? null;
+      const members = [];
+      for (let i = 0; link && i < (expanded.get(c.cell) || 0); i++) {
+        const page = await api(link);
+        members.push(...page.members);
+        link = page.next_cursor ? withCursor(link, page.next_cursor) : null;
+      }
+      further.set(c.cell, { members, link });
+    }
     fresh(body);
-    const levels = ["++", "+", "-", "--"];
+    if (unchanged()) return;
     const cell = (now, future) => body.cells.find((c) => c.now === now && c.future === future);
     const table = el("table", { class: "matrix", id: "matrix" },
-      el("tr", {}, el("th", {}, "now ↓ / future →"), ...levels.slice().reverse().map((f) => el("th", {}, f))));
-    for (const now of levels) {
+      el("tr", {}, el("th", {}, "now ↓ / future →"), ...LEVELS.slice().reverse().map((f) => el("th", {}, f))));
+    for (const now of LEVELS) {
       const row = el("tr", {}, el("th", {}, now));
-      for (const future of levels.slice().reverse()) {
+      for (const future of LEVELS.slice().reverse()) {
         const c = cell(now, future);
-        const rising = levels.indexOf(future) < levels.indexOf(now);
-        row.append(el("td", { class: rising ? "rising" : "", "data-cell": c.cell },
+        const rising = LEVELS.indexOf(future) < LEVELS.indexOf(now);
+        const rest = further.get(c.cell);
+        const td = el("td", { class: rising ? "rising" : "", "data-cell": c.cell },
           el("div", { class: "count" }, String(c.count)),
-          el("div", { class: "who" }, c.members.map((m) => m.partner_name).join(", "))));
+          el("div", { class: "who" }, [...c.members, ...rest.members].map((m) => m.partner_name).join(", ")));
+        if (rest.link) {
+          const more = el("button", { class: "more", type: "button" }, `more (${c.count - c.members.length - rest.members.length})`);
+          more.addEventListener("click", () => { expanded.set(c.cell, (expanded.get(c.cell) || 0) + 1); poke(); });
+          td.append(more);
+        }
+        row.append(td);
       }
       table.append(row);
     }
     const drift = el("table", { id: "drift" }, el("tr", {}, el("th", {}, "quarter"), el("th", {}, "partner"), el("th", {}, "from"), el("th", {}, "to")));
     for (const move of body.drift.slice(-40).reverse()) drift.append(el("tr", {}, el("td", {}, move.quarter), el("td", {}, move.partner_name), el("td", {}, move.from || "—"), el("td", {}, move.to)));
+    const rising = body.rising_count ?? body.rising.length;
     document.querySelector("main").replaceChildren(el("h1", {}, "Segment portfolio"), table,
-      el("p", { class: "who" }, `${body.rising.length} rising partners are highlighted.`), el("h1", {}, "Drift by quarter"), drift);
+      el("p", { class: "who" }, `${rising} rising partners are highlighted.`), el("h1", {}, "Drift by quarter"), drift);
   },
 
   async lifecycle() {
-    const body = await api("/v1/projections/lifecycle");
-    fresh(body);
+    // The first pages, as many as asked for, each continuing the previous one's cursor.
+    // An answer without next_cursor (a server before paging) is the whole board.
+    const rows = [];
+    let first = null, cursor = null;
+    for (let i = 0; i < board.pages; i++) {
+      const body = await api(minute("/v1/projections/lifecycle" + (cursor ? `?cursor=${encodeURIComponent(cursor)}` : "")));
+      first ??= body;
+      learnClock(body);
+      rows.push(...body.partnerships);
+      cursor = body.next_cursor ?? null;
+      if (!cursor) break;
+    }
+    fresh(first);
+    if (unchanged()) return;
     const stages = ["analyse", "prioritise", "maintain", "manage", "wind_down"];
-    const board = el("div", { class: "board", id: "board" });
+    const columns = el("div", { class: "board", id: "board" });
     for (const stage of stages) {
       const column = el("div", { class: "column", "data-stage": stage }, el("strong", {}, stage.replace("_", " ")));
-      for (const p of body.partnerships.filter((x) => x.stage === stage)) {
+      for (const p of rows.filter((x) => x.stage === stage)) {
         column.append(el("div", { class: "card" },
           el("a", { href: `/dashboard/partnership.html?id=${p.partnership_id}` }, p.partner_name),
           el("div", { class: "who" }, `${p.steward} · last contact ${p.last_contact_at ? p.last_contact_at.slice(0, 10) : "never"} · trust ${p.trust ?? "–"}`),
           ...p.flags.map((f) => el("span", { class: "flag", title: f.reasons.join("; ") }, f.name))));
       }
-      board.append(column);
+      columns.append(column);
     }
-    document.querySelector("main").replaceChildren(el("h1", {}, "Lifecycle board"), board);
+    const status = el("p", { class: "who", id: "board-status" }, `${rows.length} partnerships shown${cursor ? ", more by name" : ""}.`);
+    if (cursor) {
+      const more = el("button", { id: "more", type: "button" }, "Show more");
+      more.addEventListener("click", () => { board.pages += 1; poke(); });
+      status.append(" ", more);
+    }
+    document.querySelector("main").replaceChildren(el("h1", {}, "Lifecycle board"), columns, status);
   },
 
   async partnership() {
@@ -89,9 +205,10 @@ const pages = {
       api(`/v1/projections/partnerships/${id}` + (asOf ? `?as_of=${asOf}T23:59:59Z` : "")),
     ]);
     fresh(trust);
+    if (unchanged()) return;
     const picker = el("input", { type: "date", id: "as-of" });
     if (asOf) picker.value = asOf;
-    picker.addEventListener("change", () => pages.partnership());
+    picker.addEventListener("change", poke);
     const main = document.querySelector("main");
     main.replaceChildren(
       el("h1", {}, `${state.partner.name} — ${state.stage}, steward ${state.steward}`),
@@ -103,8 +220,10 @@ const pages = {
   },
 
   async networks() {
-    const body = await api("/v1/projections/networks");
+    const body = await api(minute("/v1/projections/networks"));
+    learnClock(body);
     fresh(body);
+    if (unchanged()) return;
     const table = el("table", { id: "networks" }, el("tr", {}, ...["network", "purposes", "role", "activity", "effort h (12 m)", "efficiency", "best before", "recommendation"].map((h) => el("th", {}, h))));
     for (const n of body.networks) {
       table.append(el("tr", {}, el("td", {}, n.name), el("td", {}, n.purposes.join(", ")), el("td", {}, n.role), el("td", {}, n.activity),

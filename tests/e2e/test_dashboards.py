@@ -7,10 +7,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Response, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Response, Route, sync_playwright
+from playwright.sync_api import Request as PlaywrightRequest
 
 from tests.e2e.system import System, run_system
 
@@ -204,18 +206,124 @@ def test_the_portfolio_matrix_counts_every_segmented_partner(session: Session, s
     shot(page, "portfolio")
 
 
-def test_the_lifecycle_board_shows_cards_with_flags(session: Session, system: System) -> None:
-    api = system.get("/v1/projections/lifecycle").json()
-    flagged = [p for p in api["partnerships"] if p["flags"] and p["stage"] != "ended"]
+def board_pages(system: System) -> list[dict[str, Any]]:
+    """Every page of the lifecycle board, through the API (one page from a server before paging)."""
+    pages = [system.get("/v1/projections/lifecycle").json()]
+    while pages[-1].get("next_cursor"):
+        pages.append(system.get("/v1/projections/lifecycle", cursor=pages[-1]["next_cursor"]).json())
+    return pages
+
+
+def test_the_lifecycle_board_shows_a_first_page_of_cards_with_flags_and_more_on_demand(
+    session: Session, system: System
+) -> None:
+    pages = board_pages(system)
+    everyone = [p for page in pages for p in page["partnerships"]]
+    flagged = [p for p in everyone if p["flags"] and p["stage"] != "ended"]
     page = session.open("/dashboard/lifecycle.html")
     page.wait_for_selector("#board .card")
-    active = [p for p in api["partnerships"] if p["stage"] != "ended"]
-    assert page.locator("#board .card").count() == len(active)
+    first = [p for p in pages[0]["partnerships"] if p["stage"] != "ended"]
+    assert page.locator("#board .card").count() == len(first)
+    assert len(pages) > 1, "the demo's board should need more than one page"  # 110 partners, 100 a page
+    assert page.locator("#more").is_visible()
+    page.click("#more")
+    active = [p for p in everyone if p["stage"] != "ended"]
+    wait_until(page, f"document.querySelectorAll('#board .card').length === {len(active)}")
+    assert page.locator("#more").count() == 0  # the last page has no next_cursor
     assert flagged and page.locator("#board .flag").count() == sum(len(p["flags"]) for p in flagged)
     title = page.locator("#board .flag").first.get_attribute("title")
     assert title  # the reasons travel with the flag
     session.assert_no_violations(page)
     shot(page, "lifecycle")
+
+
+def test_a_slow_board_is_never_asked_twice_at_once(session: Session) -> None:
+    page = session.new_page()
+    held: list[Route] = []
+    in_flight = peak = 0
+
+    def started(request: PlaywrightRequest) -> None:
+        nonlocal in_flight, peak
+        if "/v1/projections/lifecycle" in request.url:
+            in_flight += 1
+            peak = max(peak, in_flight)
+
+    def ended(request: PlaywrightRequest) -> None:
+        nonlocal in_flight
+        if "/v1/projections/lifecycle" in request.url:
+            in_flight -= 1
+
+    page.on("request", started)
+    page.on("requestfinished", ended)
+    page.on("requestfailed", ended)
+    page.route("**/v1/projections/lifecycle*", lambda route: held.append(route))  # answered later, by hand
+    page.goto(session.url("/dashboard/lifecycle.html"))
+    for answered in range(3):
+        # Each answer is held for more than two refresh intervals (3 s): a page polling on
+        # a timer would have asked again meanwhile.
+        page.wait_for_timeout(7_000)
+        assert len(held) == answered + 1 and in_flight == 1
+        held[-1].continue_()
+    page.wait_for_selector("#board .card")
+    assert peak == 1
+    page.unroute("**/v1/projections/lifecycle*")
+    page.close()
+
+
+def test_an_unchanged_board_is_answered_304_and_kept_as_drawn(session: Session, system: System) -> None:
+    page = session.open("/dashboard/lifecycle.html")
+    statuses: list[int] = []
+    page.on("response", lambda r: statuses.append(r.status) if "/v1/projections/lifecycle" in r.url else None)
+    page.wait_for_selector("#board .card")
+    # After each unchanged answer the board drawn before is still the one shown. (A new
+    # minute is a new question, since the page asks as of the minute: that answer is a 200
+    # and draws afresh, so the board is marked again after any 200.)
+    kept = 0
+    deadline = time.monotonic() + 30
+    while kept < 2:
+        assert time.monotonic() < deadline, statuses
+        page.evaluate("document.querySelector('#board').drawnOnce = true")
+        seen = len(statuses)
+        while len(statuses) == seen:
+            assert time.monotonic() < deadline, statuses
+            page.wait_for_timeout(100)
+        page.wait_for_timeout(300)  # the answer is handled after its response event
+        if statuses[seen] == 304:
+            assert page.evaluate("document.querySelector('#board').drawnOnce === true")
+            kept += 1
+    # A change in the projections is drawn without a reload.
+    before = int(page.inner_text(".fresh").split()[3])
+    created = system.post(
+        "/v1/partnerships",
+        {
+            "partner": {"name": "Zzzz Late Oy", "kind": "organisation", "roles": ["customer"]},
+            "owner_unit": "u",
+            "steward": "s",
+        },
+    )
+    assert created.status_code == 201, created.text
+    wait_until(page, f"Number(document.querySelector('.fresh').textContent.split(' ')[3]) > {before}", 15)
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.querySelector('#board').drawnOnce !== true")
+    session.assert_no_violations(page)
+    page.close()
+
+
+def test_a_portfolio_cell_lists_its_first_members_and_more_on_demand(session: Session, system: System) -> None:
+    api = system.get("/v1/projections/portfolio").json()
+    crowded = [c for c in api["cells"] if c.get("more")]
+    page = session.open("/dashboard/portfolio.html")
+    page.wait_for_selector("#matrix td[data-cell]")
+    if not crowded:  # a server before cells paged lists every member
+        assert page.locator("#matrix button.more").count() == 0
+        return
+    cell = crowded[0]
+    selector = f'#matrix td[data-cell="{cell["cell"]}"]'
+    names = page.locator(f"{selector} .who").inner_text().split(", ")
+    assert names == [m["partner_name"] for m in cell["members"]]
+    page.click(f"{selector} button.more")
+    wait_until(page, f"document.querySelector('{selector} .who').innerText.split(', ').length > {len(names)}")
+    session.assert_no_violations(page)
 
 
 def test_the_partnership_page_draws_every_trust_point(session: Session, system: System) -> None:

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint test-kafka test-tansu bench install clean chromium kafka
+.PHONY: run test lint test-kafka test-tansu bench bench-scale install clean chromium kafka
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,12 @@ test-tansu: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.run_benchmarks
+
+# Issue 9's organisation (5,000 partnerships, 20 of ~3,000 events, six years) through the
+# real paths, p50/p99 per row; SCALE_ARGS changes the size (see --help).
+SCALE_ARGS ?= --partners 5000 --long 20 --long-events 3000 --years 6
+bench-scale: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.scale $(SCALE_ARGS)
 
 clean:
 	rm -rf $(VENV) .verkosto .pytest_cache .hypothesis

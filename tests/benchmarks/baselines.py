@@ -1,0 +1,129 @@
+"""Raw baselines the throughput benchmark compares Verkosto's paths with, run in the same
+process on the same servers: the eventsourcing library's bare ``Application.save()``,
+a kafka-python produce loop and an aiokafka consume loop."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+from psycopg import sql
+
+from services.db import connect
+from services.eventstore import eventsourcing_env
+from services.settings import Settings
+
+SAVE_BATCH = 500
+
+
+class BareAggregate(Aggregate):
+    """The simplest aggregate carrying the same event as the ingest benchmark records."""
+
+    @event("Opened")
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.contacts = 0
+
+    @event("ContactLogged")
+    def log_contact(self, channel: str, direction: str, participants: list[str], actor: str) -> None:
+        self.contacts += 1
+
+
+class BareApplication(Application[uuid.UUID]):
+    """A plain eventsourcing application: the library's own mapper, recorder and schema."""
+
+    name = "BareBaseline"
+
+
+def eventsourcing_save(database_url: str, base_schema: str, messages: list[tuple[bytes, bytes]]) -> float:
+    """Seconds for the library to save the same events as ``messages`` (one per command,
+    on as many aggregates as the commands name), ``SAVE_BATCH`` events per ``save()``.
+
+    Runs in its own schema beside ours (``<base>__esbaseline``, dropped with it). The
+    aggregates are created and saved first, untimed, as the partnerships are for ingest;
+    then each event is triggered on the aggregate in memory (no loading: a bare save)."""
+    schema = f"{base_schema}__esbaseline"
+    with connect(database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+    app = BareApplication(eventsourcing_env(database_url, schema, create_table=True))
+    try:
+        commands = [(key.decode(), json.loads(value)) for key, value in messages]
+        aggregates: dict[str, BareAggregate] = {}
+        for key, _ in commands:
+            if key not in aggregates:
+                aggregates[key] = BareAggregate(name=key)
+        created = list(aggregates.values())
+        for start in range(0, len(created), SAVE_BATCH):
+            app.save(*created[start : start + SAVE_BATCH])
+        started = time.perf_counter()
+        touched: dict[str, BareAggregate] = {}
+        pending = 0
+        for key, command in commands:
+            aggregate = aggregates[key]
+            aggregate.log_contact(command["channel"], command["direction"], command["participants"], command["actor"])
+            touched[key] = aggregate
+            pending += 1
+            if pending == SAVE_BATCH:
+                app.save(*touched.values())
+                touched, pending = {}, 0
+        if touched:
+            app.save(*touched.values())
+        seconds = time.perf_counter() - started
+        recorded = app.recorder.max_notification_id() or 0
+        assert recorded == len(created) + len(commands), (recorded, len(created), len(commands))
+        return seconds
+    finally:
+        app.close()
+
+
+def kafka_python_produce(settings: Settings, count: int, payload_size: int) -> float:
+    """Seconds for kafka-python to produce ``count`` messages of ``payload_size`` bytes
+    (flushed), with the producer settings the relay uses, to a topic created like ours."""
+    from services.bus import ensure_topics
+    from services.bus import producer as make_producer
+
+    payload = b"x" * payload_size
+    baseline_topic = f"{settings.events_topic}.baseline"
+    # Created like ours (Apache Kafka does not create topics on first use).
+    ensure_topics(settings.model_copy(update={"events_topic": baseline_topic}))
+    producer = make_producer(settings)
+    started = time.perf_counter()
+    for i in range(count):
+        producer.send(baseline_topic, key=str(i % 1000).encode(), value=payload)
+    producer.flush()
+    seconds = time.perf_counter() - started
+    producer.close()
+    return seconds
+
+
+async def aiokafka_consume(settings: Settings, total: int) -> float:
+    """Seconds for aiokafka to consume ``total`` messages of the events topic, from the
+    first batch that arrives (group join excluded) to the last."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        settings.events_topic,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=f"{settings.projector_group}-baseline",
+        auto_offset_reset="earliest",
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=3_000,
+        max_poll_interval_ms=10_000,
+        rebalance_timeout_ms=10_000,
+    )
+    await consumer.start()
+    count, started = 0, None
+    try:
+        while count < total:
+            batches: dict[Any, list[Any]] = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for records in batches.values():
+                started = started or time.perf_counter()
+                count += len(records)
+    finally:
+        await consumer.stop()
+    assert started is not None
+    return time.perf_counter() - started

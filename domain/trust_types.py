@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from domain.timeline import check_aware
@@ -132,8 +133,14 @@ def days_between(start: datetime, end: datetime) -> float:
     return (end - start).total_seconds() / SECONDS_PER_DAY
 
 
+@cache
+def _numeric_fields() -> tuple[str, ...]:
+    return tuple(f.name for f in fields(TrustState) if f.name not in _TIMES)
+
+
 def rounded(state: TrustState, params: TrustParameters) -> TrustState:
-    numbers = {f.name: round(getattr(state, f.name), params.decimals) for f in fields(state) if f.name not in _TIMES}
+    # Called for every event a projection or rebuild folds: the field list is looked up once.
+    numbers = {name: round(getattr(state, name), params.decimals) for name in _numeric_fields()}
     return replace(state, **numbers)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import psycopg
@@ -35,26 +36,29 @@ class OwnershipProjection:
 
     async def apply(self, cur: psycopg.AsyncCursor[Any], rm: sql.Identifier, events: list[Published]) -> None:
         rows = [
-            (
+            [
                 p.aggregate_id,
                 p.version,
-                p.event.meta.occurred_at,
-                p.event.meta.recorded_at,
+                p.occurred_at,
+                p.event.meta.recorded_at.isoformat(),
                 p.event.owner_unit,
                 p.event.steward,
                 p.event.reason.value if isinstance(p.event, Partnership.OwnershipTransferred) else "opened",
                 p.event.meta.actor,
                 p.position,
-            )
+            ]
             for p in events
             if isinstance(p.event, Partnership.Opened | Partnership.OwnershipTransferred)
         ]
         if rows:
-            await cur.executemany(
+            # One statement and one JSON parameter for the whole batch (no round trip per row).
+            await cur.execute(
                 sql.SQL(
                     "INSERT INTO {}.tenures (partnership_id, version, valid_from, recorded_at, "
                     "owner_unit, steward, reason, actor, position) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+                    "SELECT (r->>0)::uuid, (r->>1)::bigint, (r->>2)::timestamptz, (r->>3)::timestamptz, "
+                    "r->>4, r->>5, r->>6, r->>7, (r->>8)::bigint FROM jsonb_array_elements(%s::jsonb) r "
+                    "ON CONFLICT DO NOTHING"
                 ).format(rm),
-                rows,
+                (json.dumps(rows),),
             )

@@ -133,19 +133,28 @@ class Tracker:
             if schemas is None:
                 await cur.execute(sql.SQL("SELECT projection, rm_schema FROM {}.rm_active FOR SHARE").format(self.base))
                 schemas = {row[0]: row[1] for row in await cur.fetchall()}
-            for projection in projections:
-                rm = sql.Identifier(schemas[projection.name])
-                fresh, blocked = await self._fresh(cur, rm, batch)
+            # Parsed once for every projection: this loop is per event, on every batch.
+            keyed = [(d.aggregate_id, d.version, d) for d in batch]
+            ids = list({aggregate_id for aggregate_id, _, _ in keyed})
+            rms = [sql.Identifier(schemas[projection.name]) for projection in projections]
+            # Round trips, not rows, are the cost of a small batch (a live one holds a few
+            # events): the guard is read for every projection in one statement, and what
+            # was applied and how far it got written for every projection in one more.
+            news = await self._fresh(cur, rms, keyed, ids)
+            done: list[tuple[sql.Identifier, list[Delivered]]] = []
+            for projection, rm, (fresh, blocked) in zip(projections, rms, news, strict=True):
                 if blocked:
                     await self._park(cur, projection.name, rm, [(d, _BLOCKED, _waiting()) for d in blocked])
                 if fresh and not careful:
                     await projection.apply(cur, rm, typed_for(projection, fresh))
                 elif fresh:
                     fresh = await self._apply_isolated(conn, cur, projection, rm, fresh)
-                if fresh:
-                    await self._remember(cur, rm, fresh)
-                await self._advance(cur, rm, batch)
+                done.append((rm, fresh))
                 applied_total += len(fresh)
+            # Positions last: each version has one row per partition, which concurrent
+            # writers (a rebuild's workers) update; taken at the end, its lock is held
+            # only for the commit, not while the other projections apply.
+            await self._settle(cur, done, batch)
         return applied_total
 
     async def _attempt(
@@ -254,31 +263,96 @@ class Tracker:
         )
 
     async def _fresh(
-        self, cur: Any, rm: sql.Identifier, batch: Sequence[Delivered]
-    ) -> tuple[list[Delivered], list[Delivered]]:
-        """(events not applied before, events not applied before whose aggregate has a
-        parked event in this version and so must wait behind it)."""
-        ids = list({d.aggregate_id for d in batch})
-        await cur.execute(
+        self,
+        cur: Any,
+        rms: Sequence[sql.Identifier],
+        keyed: Sequence[tuple[UUID, int, Delivered]],
+        ids: list[UUID],
+    ) -> list[tuple[list[Delivered], list[Delivered]]]:
+        """For each version in ``rms``: (events not applied before, events not applied
+        before whose aggregate has a parked event in that version and so must wait behind
+        it). ``keyed`` is the batch as (aggregate id, version, event); ``ids`` its
+        distinct aggregates."""
+        parts = [
             sql.SQL(
-                "SELECT aggregate_id, version, false FROM {rm}.applied WHERE aggregate_id = ANY(%s) "
-                "UNION ALL SELECT DISTINCT aggregate_id, 0, true FROM {rm}.parked WHERE aggregate_id = ANY(%s)"
-            ).format(rm=rm),
-            (ids, ids),
-        )
-        seen: dict[UUID, int] = {}
-        waiting: set[UUID] = set()
-        for aggregate_id, version, is_parked in await cur.fetchall():
+                "SELECT {i}, aggregate_id, version, false FROM {rm}.applied "
+                "WHERE aggregate_id = ANY(%(ids)s) UNION ALL "
+                "SELECT DISTINCT {i}, aggregate_id, 0, true FROM {rm}.parked WHERE aggregate_id = ANY(%(ids)s)"
+            ).format(i=sql.Literal(i), rm=rm)
+            for i, rm in enumerate(rms)
+        ]
+        await cur.execute(sql.SQL(" UNION ALL ").join(parts), {"ids": ids})
+        seen: list[dict[UUID, int]] = [{} for _ in rms]
+        waiting: list[set[UUID]] = [set() for _ in rms]
+        for i, aggregate_id, version, is_parked in await cur.fetchall():
             if is_parked:
-                waiting.add(aggregate_id)
+                waiting[i].add(aggregate_id)
             else:
-                seen[aggregate_id] = version
-        fresh, blocked = [], []
+                seen[i][aggregate_id] = version
+        news = []
+        for applied, parked in zip(seen, waiting, strict=True):
+            fresh, blocked = [], []
+            for aggregate_id, version, delivered in keyed:
+                if version > applied.get(aggregate_id, 0):
+                    applied[aggregate_id] = version
+                    (blocked if aggregate_id in parked else fresh).append(delivered)
+            news.append((fresh, blocked))
+        return news
+
+    async def _settle(
+        self, cur: Any, done: Sequence[tuple[sql.Identifier, Sequence[Delivered]]], batch: Sequence[Delivered]
+    ) -> None:
+        """Remembers what each version applied and advances its positions past the batch,
+        for every version in one statement (data-modifying CTEs all run)."""
+        furthest: dict[int, Delivered] = {}
         for delivered in batch:
-            if delivered.version > seen.get(delivered.aggregate_id, 0):
-                seen[delivered.aggregate_id] = delivered.version
-                (blocked if delivered.aggregate_id in waiting else fresh).append(delivered)
-        return fresh, blocked
+            known = furthest.get(delivered.partition)
+            if known is None or delivered.offset > known.offset:
+                furthest[delivered.partition] = delivered
+        params: dict[str, Any] = {
+            "partitions": list(furthest),
+            "offsets": [d.offset for d in furthest.values()],
+            "positions": [d.position for d in furthest.values()],
+        }
+        steps = []
+        for i, (rm, fresh) in enumerate(done):
+            if fresh:
+                last: dict[UUID, Delivered] = {}
+                for delivered in fresh:
+                    last[delivered.aggregate_id] = delivered
+                params[f"a{i}"] = list(last)
+                params[f"v{i}"] = [d.version for d in last.values()]
+                params[f"p{i}"] = [d.position for d in last.values()]
+                steps.append(
+                    sql.SQL(
+                        "{name} AS (INSERT INTO {rm}.applied AS a (aggregate_id, version, position) "
+                        "SELECT * FROM unnest({a}::uuid[], {v}::bigint[], {p}::bigint[]) "
+                        "ON CONFLICT (aggregate_id) DO UPDATE SET "
+                        "version = GREATEST(a.version, EXCLUDED.version), "
+                        "position = GREATEST(a.position, EXCLUDED.position) RETURNING 1)"
+                    ).format(
+                        name=sql.Identifier(f"applied{i}"),
+                        rm=rm,
+                        a=sql.Placeholder(f"a{i}"),
+                        v=sql.Placeholder(f"v{i}"),
+                        p=sql.Placeholder(f"p{i}"),
+                    )
+                )
+            # The offset follows the furthest position: a topic recreated under the same
+            # name (offsets from 0 again) refills events already applied, and once it
+            # brings new ones their offsets replace the old topic's, so lag by offsets
+            # stays truthful.
+            steps.append(
+                sql.SQL(
+                    "{name} AS (INSERT INTO {rm}.positions AS p (partition, kafka_offset, position) "
+                    "SELECT * FROM unnest(%(partitions)s::int[], %(offsets)s::bigint[], %(positions)s::bigint[]) "
+                    "ON CONFLICT (partition) DO UPDATE SET "
+                    "kafka_offset = CASE WHEN EXCLUDED.position >= p.position THEN EXCLUDED.kafka_offset "
+                    "ELSE p.kafka_offset END, "
+                    "position = GREATEST(p.position, EXCLUDED.position), updated_at = clock_timestamp() RETURNING 1)"
+                ).format(name=sql.Identifier(f"positions{i}"), rm=rm)
+            )
+        await cur.execute(sql.SQL("WITH {} SELECT 1").format(sql.SQL(", ").join(steps)), params)
 
     async def _remember(self, cur: Any, rm: sql.Identifier, fresh: Sequence[Delivered]) -> None:
         last: dict[UUID, Delivered] = {}
@@ -292,31 +366,6 @@ class Tracker:
                 "version = GREATEST(a.version, EXCLUDED.version), position = GREATEST(a.position, EXCLUDED.position)"
             ).format(rm),
             (list(last), [d.version for d in last.values()], [d.position for d in last.values()]),
-        )
-
-    async def _advance(self, cur: Any, rm: sql.Identifier, batch: Sequence[Delivered]) -> None:
-        furthest: dict[int, Delivered] = {}
-        for delivered in batch:
-            known = furthest.get(delivered.partition)
-            if known is None or delivered.offset > known.offset:
-                furthest[delivered.partition] = delivered
-        # The offset follows the furthest position: a topic recreated under the same name
-        # (offsets from 0 again) refills events already applied, and once it brings new
-        # ones their offsets replace the old topic's, so lag by offsets stays truthful.
-        await cur.execute(
-            sql.SQL(
-                "INSERT INTO {rm}.positions AS p (partition, kafka_offset, position) "
-                "SELECT * FROM unnest(%s::int[], %s::bigint[], %s::bigint[]) "
-                "ON CONFLICT (partition) DO UPDATE SET "
-                "kafka_offset = CASE WHEN EXCLUDED.position >= p.position THEN EXCLUDED.kafka_offset "
-                "ELSE p.kafka_offset END, "
-                "position = GREATEST(p.position, EXCLUDED.position), updated_at = clock_timestamp()"
-            ).format(rm=rm),
-            (
-                list(furthest),
-                [d.offset for d in furthest.values()],
-                [d.position for d in furthest.values()],
-            ),
         )
 
     async def retry_parked(self, conn: psycopg.AsyncConnection[Any], projection: Projection) -> tuple[int, int]:

@@ -29,15 +29,18 @@ def happening(published: Published, steward_changed: bool = False) -> model.Happ
     kind = "steward_changed" if steward_changed else _KINDS.get(type(event))
     if kind is None:
         return None
-    direction = getattr(event, "direction", None)
+    # The event's fields as a dict: getattr of a field an event type lacks goes through
+    # pydantic's slow __getattr__, and this runs for every event of a catch-up.
+    fields = vars(event)
+    direction = fields.get("direction")
     return model.Happening(
         event_id=published.event_id,
         at=event.meta.occurred_at,
         kind=kind,  # type: ignore[arg-type]
         direction=direction.value if direction is not None else None,
-        strength=getattr(event, "strength", None),
-        our_hours=float(getattr(event, "our_effort_hours", 0.0)),
-        their_hours=float(getattr(event, "their_effort_hours", 0.0)),
+        strength=fields.get("strength"),
+        our_hours=float(fields.get("our_effort_hours", 0.0)),
+        their_hours=float(fields.get("their_effort_hours", 0.0)),
         outcome=event.outcome if isinstance(event, P.Evaluated) else None,
     )
 
@@ -71,6 +74,8 @@ class TrustProjection:
         position          bigint NOT NULL,
         PRIMARY KEY (partnership_id, version)
     );
+    -- Trust at a moment (the board's trust now and 180 days before) is an index lookup.
+    CREATE INDEX IF NOT EXISTS trust_points_at ON {rm}.trust_points (partnership_id, at, version);
     """
 
     async def apply(self, cur: psycopg.AsyncCursor[Any], rm: sql.Identifier, events: list[Published]) -> None:

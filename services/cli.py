@@ -65,30 +65,6 @@ def cmd_topics(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_rebuild(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from projections.catalog import all_projections, by_name
-    from projections.rebuild import rebuild_sync
-    from services.replay import StoreHistory
-
-    settings = settings_for(args)
-    chosen = [by_name(args.name)] if args.name else all_projections()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns) as progress:
-        for projection in chosen:
-            task = progress.add_task(f"rebuilding {projection.name}", total=None)
-
-            def advance(reached: int, last: int, task: int = task) -> None:
-                progress.update(task, completed=reached, total=max(last, reached))
-
-            url = settings.require_database_url()
-            with StoreHistory(url, settings.db_schema) as history:
-                version, schema = rebuild_sync(url, settings.db_schema, projection, advance, source=history)
-            progress.console.print(f"{projection.name}: version {version} is active ({schema})")
-    return 0
-
-
 def cmd_network_plan(args: argparse.Namespace) -> int:
     from datetime import UTC
 
@@ -228,12 +204,10 @@ def parser() -> argparse.ArgumentParser:
     register_tokens(sub)
     projections = sub.add_parser("projections", help="manage read models")
     projections_sub = projections.add_subparsers(dest="projections_command", required=True)
-    rebuild = projections_sub.add_parser("rebuild", help="replay history into a new version, then swap it in")
-    rebuild.add_argument("name", nargs="?", help="one projection (default: all)")
-    rebuild.add_argument("--data-dir", dest="data_dir", default=argparse.SUPPRESS)
-    rebuild.set_defaults(func=cmd_rebuild)
     from services.cli_projections import add_commands as add_projection_commands
+    from services.cli_projections import add_rebuild
 
+    add_rebuild(projections_sub)
     add_projection_commands(projections_sub)
 
     audit = sub.add_parser("audit", help="tamper evidence: verify the hash chain, sign checkpoints")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from projections.catalog import all_projections
-from projections.rebuild import rebuild_sync
+from projections.rebuild import rebuild_many_sync
 from services.privacy import CACHE_S, erase
 from services.replay import StoreHistory
 
@@ -22,14 +22,15 @@ def erase_subject(database_url: str, schema: str, subject: str, progress: Progre
     import time
 
     time.sleep(CACHE_S)
-    for projection in all_projections():
-        with StoreHistory(database_url, schema) as history:
-            rebuild_sync(
-                database_url,
-                schema,
-                projection,
-                lambda reached, last, name=projection.name: progress(name, reached, last) if progress else None,
-                keep_previous=False,
-                source=history,
-            )
+    with StoreHistory(database_url, schema) as history:
+        # One pass over the store for every read model (the old versions, which hold the
+        # plaintext, are dropped rather than kept).
+        rebuild_many_sync(
+            database_url,
+            schema,
+            all_projections(),
+            lambda reached, last: progress("read models", reached, last) if progress else None,
+            keep_previous=False,
+            source=history,
+        )
     return scrubbed

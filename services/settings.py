@@ -65,8 +65,12 @@ class Settings(BaseSettings):
     relay_batch_size: int = 2000
     relay_idle_sleep_s: float = 0.05
     projector_group: str = "verkosto-projector"
+    # A batch is taken when it is full or when this long has passed since the last one.
+    # The wait adds to every write's way to a caught-up read model; a longer one makes
+    # larger batches in a catch-up (measured at 183k events: 0.2 s caught up ~30 % faster
+    # than 0.03 s, with write → caught_up p50/p99 207/629 ms against 148/487 ms).
     projector_batch_size: int = 2000
-    projector_batch_within_s: float = 0.2
+    projector_batch_within_s: float = 0.03
 
     # Request limits: refused before the body is read whole or parsed (see api/limits.py).
     max_body_bytes: int = 1_048_576

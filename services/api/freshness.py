@@ -8,7 +8,7 @@ from projections.queries.reading import applied
 from projections.registry import active_schema
 from services.api.deps import Services
 
-POLL_S = 0.05
+POLL_S = 0.01
 
 
 def await_position(services: Services, projection: str, min_position: int | None, wait_ms: int) -> bool:

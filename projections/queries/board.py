@@ -6,8 +6,9 @@ rules in the domain, are computed here for the rows on the page only. A ``flag``
 narrows the candidates in SQL by a necessary condition of that flag, then keeps the
 candidates whose exact flags include it, in cursor order, until the page is full.
 
-The answer is the one ``insights.lifecycle`` (the reference: every document folded in
-Python) gives for the same question; tests hold the two equal.
+The answer is the one ``insights.lifecycle`` gives for the same question (the reference:
+the published events folded in Python, projections/lifecycle.fold_all); tests hold the
+two equal.
 """
 
 from __future__ import annotations

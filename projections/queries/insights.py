@@ -112,20 +112,29 @@ def trust_trajectory(
     }
 
 
-def lifecycle(
-    conn: psycopg.Connection[Any],
-    rm: sql.Identifier,
-    trust_rm: sql.Identifier,
-    as_of: datetime,
-    t: LifecycleThresholds,
-) -> list[dict[str, Any]]:
-    """The reference answer of the whole board: every document folded in Python. The API
-    answers from projections/queries/board.py; tests hold the two equal."""
-    docs = read_documents(conn, rm)
-    states = _states(conn, trust_rm)
+def trust_inputs(
+    conn: psycopg.Connection[Any], trust_rm: sql.Identifier
+) -> tuple[dict[str, model.TrustState], dict[str, list[dict[str, Any]]]]:
+    """Every partnership's latest trust state and its points in (at, version) order: what
+    ``lifecycle`` reads trust from."""
     points_by: dict[str, list[dict[str, Any]]] = {}
     for point in _points(conn, trust_rm):
         points_by.setdefault(point["partnership_id"], []).append(point)
+    return _states(conn, trust_rm), points_by
+
+
+def lifecycle(
+    docs: dict[str, dict[str, Any]],
+    states: dict[str, model.TrustState],
+    points_by: dict[str, list[dict[str, Any]]],
+    as_of: datetime,
+    t: LifecycleThresholds,
+) -> list[dict[str, Any]]:
+    """The reference answer of the whole board, folded in Python from per-partnership
+    documents (``projections.lifecycle.fold_partnership``, keyed by partnership id) and
+    the trust read model (``trust_inputs``). The API answers from
+    projections/queries/board.py; tests hold the two equal. Nothing stores the documents:
+    whoever asks folds them from the events."""
     facts = {
         pid: facts_of(pid, doc, as_of) for pid, doc in docs.items() if datetime.fromisoformat(doc["opened_at"]) <= as_of
     }

@@ -1,10 +1,13 @@
 """Stewardship for auditors: what a steward looked after at a moment, and what happened
 after each steward left (a partnership cannot be bequeathed, so the successor's first
-contact is the thing to look for)."""
+contact is the thing to look for).
+
+Answered from the lifecycle projection's rows (partners, contacts, transitions): the cost
+follows the handovers asked about, not the length of the partnerships' histories."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -24,17 +27,23 @@ def held_by(
         rows = cur.execute(
             sql.SQL(
                 "SELECT t.partnership_id, t.owner_unit, t.valid_from AS since, t.reason, "
-                "d.doc ->> 'partner_name' AS partner_name FROM ("
+                "p.partner_name FROM ("
                 " SELECT DISTINCT ON (partnership_id) partnership_id, owner_unit, steward, valid_from, reason"
                 " FROM {o}.tenures WHERE valid_from <= %(at)s"
                 " AND (%(known)s::timestamptz IS NULL OR recorded_at <= %(known)s::timestamptz)"
                 " ORDER BY partnership_id, valid_from DESC, version DESC"
-                ") t LEFT JOIN {l}.documents d ON d.aggregate_id = t.partnership_id "
-                "WHERE t.steward = %(steward)s ORDER BY partner_name, t.partnership_id"
+                ") t LEFT JOIN {l}.partners p ON p.partnership_id = t.partnership_id "
+                # The database's own collation, as this report has always sorted names.
+                'WHERE t.steward = %(steward)s ORDER BY p.partner_name COLLATE "default", t.partnership_id'
             ).format(o=ownership, l=lifecycle),
             {"at": at, "known": known_at, "steward": steward},
         ).fetchall()
     return rows
+
+
+def _iso(moment: datetime) -> str:
+    """A moment as the event's valid time is published (UTC ISO 8601)."""
+    return moment.astimezone(UTC).isoformat()
 
 
 def handovers(
@@ -51,31 +60,48 @@ def handovers(
             ).format(ownership)
         ).fetchall()
         left = [r for r in rows if r["reason"] == "steward_left"]
-        docs = {
-            r["aggregate_id"]: r["doc"]
-            for r in cur.execute(
-                sql.SQL("SELECT aggregate_id, doc FROM {}.documents WHERE aggregate_id = ANY(%s)").format(lifecycle),
-                ([r["partnership_id"] for r in left],),
-            ).fetchall()
-        }
+        asked = {"ids": [r["partnership_id"] for r in left], "since": [r["valid_from"] for r in left]}
+        # Per handover (its ordinal n): the partner's name and the contacts since it.
+        since = cur.execute(
+            sql.SQL(
+                "SELECT h.n, p.partner_name, c.contacts, c.first_at "
+                "FROM unnest(%(ids)s::uuid[], %(since)s::timestamptz[]) WITH ORDINALITY h(pid, since, n) "
+                "LEFT JOIN {l}.partners p ON p.partnership_id = h.pid "
+                "CROSS JOIN LATERAL (SELECT count(*) AS contacts, min(at) AS first_at FROM {l}.contacts "
+                " WHERE partnership_id = h.pid AND at >= h.since) c"
+            ).format(l=lifecycle),
+            asked,
+        ).fetchall()
+        moves = cur.execute(
+            sql.SQL(
+                "SELECT h.n, t.at, t.previous, t.stage, t.reason "
+                "FROM unnest(%(ids)s::uuid[], %(since)s::timestamptz[]) WITH ORDINALITY h(pid, since, n) "
+                "JOIN {l}.transitions t ON t.partnership_id = h.pid AND t.at >= h.since "
+                "ORDER BY h.n, t.at, t.version"
+            ).format(l=lifecycle),
+            asked,
+        ).fetchall()
+    found = {r["n"]: r for r in since}
+    moved: dict[int, list[dict[str, Any]]] = {}
+    for m in moves:
+        moved.setdefault(m["n"], []).append(
+            {"at": _iso(m["at"]), "from": m["previous"], "to": m["stage"], "reason": m["reason"]}
+        )
     report = []
-    for row in left:
-        doc = docs.get(row["partnership_id"], {})
-        since = row["valid_from"]
-        contacts = sorted(c for c in doc.get("contacts_at", []) if datetime.fromisoformat(c) >= since)
-        moves = [t for t in doc.get("transitions", []) if datetime.fromisoformat(t[0]) >= since]
+    for n, row in enumerate(left, start=1):
+        facts = found[n]
         report.append(
             {
                 "partnership_id": row["partnership_id"],
-                "partner_name": doc.get("partner_name"),
-                "handed_over_at": since,
+                "partner_name": facts["partner_name"],
+                "handed_over_at": row["valid_from"],
                 "recorded_at": row["recorded_at"],
                 "steward_who_left": row["previous"],
                 "successor": row["steward"],
                 "owner_unit": row["owner_unit"],
-                "contacts_since": len(contacts),
-                "first_contact_since": contacts[0] if contacts else None,
-                "stage_moves_since": [{"at": at, "from": prev, "to": to, "reason": why} for at, prev, to, why in moves],
+                "contacts_since": facts["contacts"],
+                "first_contact_since": _iso(facts["first_at"]) if facts["first_at"] else None,
+                "stage_moves_since": moved.get(n, []),
             }
         )
     return sorted(report, key=lambda r: (r["handed_over_at"], str(r["partnership_id"])))

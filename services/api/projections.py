@@ -156,12 +156,13 @@ def get_portfolio(
     services: ServicesDep,
     as_of: AsOf = None,
     since: Annotated[When | None, Query(description="Drift from this moment (default a year before as_of)")] = None,
-    members: Annotated[int, Query(ge=0, le=200, description="Members listed per cell (and in rising)")] = 20,
+    members: Annotated[int, Query(ge=0, le=200, description="Members listed per cell (and in rising and drift)")] = 20,
     min_position: MinPosition = None,
     wait_ms: WaitMs = 3_000,
 ) -> dict[str, Any]:
     """The now × future matrix: every cell's count and first members (``more`` links to
-    the rest), the first rising members, and who moved per quarter."""
+    the rest), the first rising members, and who moved between cells per quarter
+    (``drift``: the latest moves, in quarter order; ``drift_count`` all of them)."""
     moment = _now(as_of)
     caught_up = await_position(services, "portfolio", min_position, wait_ms)
     with services.pool.connection() as conn:
@@ -187,6 +188,9 @@ def get_portfolio(
         "rising_count": sum(
             n for (now, future), n in counted.items() if Importance(future).rank > Importance(now).rank
         ),
+        # Capped like ``rising``: the answer's size must not follow how many partnerships
+        # moved in the window; ``drift_count`` says how many did. The latest moves are
+        # the ones a manager looks at first.
         "drift": [
             {
                 "quarter": m.quarter,
@@ -195,8 +199,9 @@ def get_portfolio(
                 "from": "/".join(m.before) if m.before else None,
                 "to": "/".join(m.after),
             }
-            for m in moves
+            for m in (moves[len(moves) - members :] if members else [])
         ],
+        "drift_count": len(moves),
     }
 
 

@@ -157,6 +157,9 @@ const pages = {
     const rising = body.rising_count ?? body.rising.length;
     document.querySelector("main").replaceChildren(el("h1", {}, "Segment portfolio"), table,
       el("p", { class: "who" }, `${rising} rising partners are highlighted.`), el("h1", {}, "Drift by quarter"), drift);
+    // The answer lists the first moves only; say how many there were in all.
+    const moved = body.drift_count ?? body.drift.length;
+    if (moved > body.drift.length) drift.after(el("p", { class: "who", id: "drift-count" }, `${body.drift.length} of ${moved} moves shown.`));
   },
 
   async lifecycle() {

@@ -479,7 +479,8 @@ def store_figures(database_url: str, schema: str) -> dict[str, Any]:
         figures["contacts_projected"] = {
             r["aggregate_id"]: r["n"]
             for r in rows(
-                "SELECT aggregate_id, jsonb_array_length(doc->'contacts_at') AS n FROM {}.documents",
+                "SELECT p.partnership_id AS aggregate_id, count(c.at) AS n FROM {0}.partners p "
+                "LEFT JOIN {0}.contacts c USING (partnership_id) GROUP BY p.partnership_id",
                 figures["projections"]["lifecycle"]["schema"],
             )
         }

@@ -1,7 +1,8 @@
 """The board, the portfolio and the trust trajectory answered from indexed rows, a page at
-a time, equal the reference fold (every document read and folded in Python) for the same
-question, on a generated organisation with back-dated events; pages concatenated equal
-the unpaged answer; a rebuild lands on the same rows."""
+a time, equal the reference fold (every published event folded in Python into a document
+per partnership, independently of the projector) for the same question, on a generated
+organisation with back-dated events; pages concatenated equal the unpaged answer; a
+rebuild lands on the same rows."""
 
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ from fastapi.testclient import TestClient
 from pydantic_core import to_jsonable_python
 
 from contract.commands import any_command
+from contract.events import Published
 from domain.lifecycle import THRESHOLDS
 from domain.portfolio import drift, matrix
 from domain.values import Importance
 from projections.catalog import by_name
+from projections.lifecycle import fold_all
 from projections.queries import cells, insights
 from projections.queries.board import BoardQuery, board_page
 from projections.rebuild import content_hash, rebuild_sync
@@ -89,6 +92,20 @@ def org(database_url: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPa
         yield settings
 
 
+@pytest.fixture(scope="module")
+def docs(org: Settings) -> dict[str, dict[str, Any]]:
+    """The reference documents, folded here from the published events: the projector's
+    rows are what is tested, so the reference must not come from them."""
+    with opened_application(org) as app:
+        return fold_all(Published.of(event) for event in published(app))
+
+
+def reference_board(
+    conn: psycopg.Connection[Any], rm: dict[str, Any], docs: dict[str, dict[str, Any]], as_of: datetime
+) -> list[dict[str, Any]]:
+    return insights.lifecycle(docs, *insights.trust_inputs(conn, rm["trust"]), as_of, THRESHOLDS)
+
+
 def schemas(conn: psycopg.Connection[Any], settings: Settings) -> dict[str, Any]:
     return {name: active_schema(conn, settings.db_schema, name) for name in ("lifecycle", "trust", "portfolio")}
 
@@ -117,10 +134,12 @@ def paged(conn: psycopg.Connection[Any], rm: dict[str, Any], query: BoardQuery) 
 
 
 @pytest.mark.parametrize("as_of", MOMENTS, ids=lambda m: m.date().isoformat())
-def test_the_board_from_rows_equals_the_reference_fold(org: Settings, as_of: datetime) -> None:
+def test_the_board_from_rows_equals_the_reference_fold(
+    org: Settings, docs: dict[str, dict[str, Any]], as_of: datetime
+) -> None:
     with psycopg.connect(org.require_database_url()) as conn:
         rm = schemas(conn, org)
-        reference = as_served(insights.lifecycle(conn, rm["lifecycle"], rm["trust"], as_of, THRESHOLDS))
+        reference = as_served(reference_board(conn, rm, docs, as_of))
         assert len(reference) > 10
         whole, after = board_page(conn, rm["lifecycle"], rm["trust"], BoardQuery(as_of, limit=1000), THRESHOLDS)
         assert after is None and as_served(whole) == reference
@@ -234,7 +253,7 @@ def follow(client: TestClient, path: str, headers: dict[str, str], key: str, **p
             return rows
 
 
-def test_the_api_pages_with_an_opaque_cursor(org: Settings) -> None:
+def test_the_api_pages_with_an_opaque_cursor(org: Settings, docs: dict[str, dict[str, Any]]) -> None:
     with connect(org.require_database_url(), autocommit=True) as conn:
         token = issue_token(conn, org.db_schema, "viewer", ["dashboards:read"])
     headers = {"Authorization": f"Bearer {token}"}
@@ -244,7 +263,7 @@ def test_the_api_pages_with_an_opaque_cursor(org: Settings) -> None:
         assert whole["next_cursor"] is None and whole["count"] == len(whole["partnerships"]) > 10
         with psycopg.connect(org.require_database_url()) as conn:  # served exactly as before paging
             rm = schemas(conn, org)
-            reference = insights.lifecycle(conn, rm["lifecycle"], rm["trust"], NOW, THRESHOLDS)
+            reference = reference_board(conn, rm, docs, NOW)
         assert whole["partnerships"] == as_served(reference)
         first = client.get("/v1/projections/lifecycle", params={"as_of": as_of}, headers=headers).json()
         assert first["count"] == min(100, len(whole["partnerships"]))  # the default page
@@ -262,6 +281,10 @@ def test_the_api_pages_with_an_opaque_cursor(org: Settings) -> None:
         portfolio = client.get("/v1/projections/portfolio", params={"as_of": as_of, "members": 1}, headers=headers)
         full = client.get("/v1/projections/portfolio", params={"as_of": as_of, "members": 200}, headers=headers)
         assert full.json()["rising_count"] == len(full.json()["rising"]) > 0
+        # Drift is capped like rising: the first moves in quarter order, and how many in all.
+        assert full.json()["drift_count"] == len(full.json()["drift"]) > 1
+        assert portfolio.json()["drift"] == full.json()["drift"][-1:]  # the latest move
+        assert portfolio.json()["drift_count"] == full.json()["drift_count"]
         for cell, whole_cell in zip(portfolio.json()["cells"], full.json()["cells"], strict=True):
             assert cell["count"] == whole_cell["count"] == len(whole_cell["members"]) and whole_cell["more"] is None
             rest = []

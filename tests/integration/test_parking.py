@@ -249,7 +249,11 @@ def test_an_old_event_with_a_nul_is_parked_and_the_others_flow(app: Verkosto, se
     project(settings, events[first:])
 
     with psycopg.connect(url) as conn:
-        for name in ("lifecycle", "portfolio"):  # they keep the partner's name in jsonb
+        # They keep the partner's name: lifecycle in its partners rows, portfolio in jsonb.
+        for name, names_of in (
+            ("lifecycle", "SELECT partnership_id, partner_name FROM {}.partners"),
+            ("portfolio", "SELECT aggregate_id, doc->>'partner_name' FROM {}.documents"),
+        ):
             rm = active_schema(conn, base, name)
             rows = parked_rows(conn, rm)
             assert [(r[0], r[1], r[2]) for r in rows] == [
@@ -257,13 +261,9 @@ def test_an_old_event_with_a_nul_is_parked_and_the_others_flow(app: Verkosto, se
                 (poisoned, 2, "ParkedEarlierEvent"),
             ], name
             assert json.loads(rows[0][4])["data"]["partner"]["name"] == "Acme \x00 Oy"  # kept exactly
-            docs = dict(
-                conn.execute(
-                    sql.SQL("SELECT aggregate_id, doc->>'partner_name' FROM {}.documents").format(rm)
-                ).fetchall()
-            )
-            assert poisoned not in docs and docs[model] == "Acme MARK Oy"
-            assert all(docs[pid] == "Acme Oy" for pid in others)
+            names: dict[Any, str] = dict(conn.execute(sql.SQL(names_of).format(rm)).fetchall())
+            assert poisoned not in names and names[model] == "Acme MARK Oy", name
+            assert all(names[pid] == "Acme Oy" for pid in others), name
         for name in ("ownership", "trust"):  # they do not keep the name: nothing to park
             rm = active_schema(conn, base, name)
             assert parked_rows(conn, rm) == [] and applied(conn, rm, poisoned)[0] == 2

@@ -33,10 +33,29 @@ DEFAULT_CAPACITY = 10_000  # aggregates; a partnership is a few kilobytes in mem
 
 # Values copying never needs to descend into: immutable, or (frozen pydantic models, the
 # domain's values and events) never changed in place by the domain, which replaces them.
-_ATOMS: tuple[type, ...] = (str, bytes, int, float, bool, type(None), UUID, datetime, date, time, timedelta, Decimal, Enum)
+_ATOMS: tuple[type, ...] = (
+    str,
+    bytes,
+    int,
+    float,
+    bool,
+    type(None),
+    UUID,
+    datetime,
+    date,
+    time,
+    timedelta,
+    Decimal,
+    Enum,
+)
+
+
+_EXACT_ATOMS = frozenset({str, int, float, bool, type(None), UUID, datetime, date})
 
 
 def _immutable(value: Any) -> bool:
+    if type(value) in _EXACT_ATOMS:  # the common case, without walking isinstance's MRO
+        return True
     if isinstance(value, _ATOMS):
         return True
     if isinstance(value, BaseModel):
@@ -49,9 +68,9 @@ def _immutable(value: Any) -> bool:
 def _copy_value(value: Any) -> Any:
     if _immutable(value):
         return value
-    if isinstance(value, list | set) and all(_immutable(v) for v in value):
+    if type(value) in (list, set) and all(_immutable(v) for v in value):
         return type(value)(value)
-    if isinstance(value, dict) and all(_immutable(k) and _immutable(v) for k, v in value.items()):
+    if type(value) is dict and all(_immutable(k) and _immutable(v) for k, v in value.items()):
         return dict(value)
     return copy.deepcopy(value)
 
@@ -100,9 +119,11 @@ class AggregateCache:
             self.entries.move_to_end(aggregate_id)
             return Entry(private_copy(entry.aggregate), entry.snapshot_version)
 
-    def put(self, aggregate: Aggregate, snapshot_version: int, generation: int) -> None:
+    def put(self, aggregate: Aggregate, snapshot_version: int, generation: int, *, owned: bool = False) -> None:
         """Keeps a copy of a committed (or freshly loaded) aggregate, unless the cache saw
-        an erasure since ``generation`` was read or already holds a later version."""
+        an erasure since ``generation`` was read or already holds a later version.
+        ``owned``: the caller hands the aggregate itself over and never touches it again
+        (a committed decision's), so no copy is needed."""
         if aggregate.pending_events or self.capacity <= 0:
             return  # uncommitted changes never enter the cache
         with self.lock:
@@ -111,11 +132,15 @@ class AggregateCache:
             held = self.entries.get(aggregate.id)
             if held is not None and held.aggregate.version > aggregate.version:
                 return
-            if held is not None and held.aggregate.version == aggregate.version and held.snapshot_version >= snapshot_version:
+            if (
+                held is not None
+                and held.aggregate.version == aggregate.version
+                and held.snapshot_version >= snapshot_version
+            ):
                 # The same version (loaded from this very entry, say): nothing new to copy.
                 self.entries.move_to_end(aggregate.id)
                 return
-            self.entries[aggregate.id] = Entry(private_copy(aggregate), snapshot_version)
+            self.entries[aggregate.id] = Entry(aggregate if owned else private_copy(aggregate), snapshot_version)
             self.entries.move_to_end(aggregate.id)
             while len(self.entries) > self.capacity:
                 self.entries.popitem(last=False)

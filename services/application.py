@@ -206,7 +206,7 @@ class Verkosto(IncrementalLoading, EventStoreApplication):
                     tallies=tally(decision, extra_rejections),
                     # For the audit search's meta rows, so the recorder need not parse them.
                     event_meta={
-                        (e.originator_id, e.originator_version): e.meta
+                        (e.originator_id, e.originator_version): e.meta  # type: ignore[attr-defined]
                         for a in decision.aggregates.values()
                         for e in a.pending_events
                     },

@@ -132,8 +132,10 @@ class IncrementalLoading:
         self, aggregates: Iterable[Aggregate], snapshot_versions: dict[UUID, int], generation: int
     ) -> None:
         """Caches aggregates just committed, holding exactly what their stored events say
-        (the caller leaves out any whose stored events say less)."""
+        (the caller leaves out any whose stored events say less). They are handed over,
+        not copied: a committed decision's aggregates are never mutated again (each
+        decision loads copies of its own)."""
         if not self.incremental_loading or not isinstance(self.recorder, SnapshotPort):
             return
         for aggregate in aggregates:
-            self.cache.put(aggregate, snapshot_versions.get(aggregate.id, 0), generation)
+            self.cache.put(aggregate, snapshot_versions.get(aggregate.id, 0), generation, owned=True)

@@ -119,18 +119,23 @@ def unseal(value: Any, keys: KeyStore) -> Any:
         return UNREADABLE
 
 
-def _visit(node: Any, path: tuple[str, ...], visit: Callable[[Any, Any], None]) -> None:
-    """Calls ``visit(parent, key)`` for each place ``path`` leads to in stored JSON."""
-    head, rest = path[0], path[1:]
-    if head == EVERY:
-        keys: list[Any] = list(range(len(node))) if isinstance(node, list) else []
-    else:
-        keys = [head] if isinstance(node, dict) and head in node else []
-    for key in keys:
-        if rest:
-            _visit(node[key], rest, visit)
-        else:
-            visit(node, key)
+def _places(node: Any, path: tuple[str, ...]) -> list[tuple[Any, Any]]:
+    """Every (parent, key) that ``path`` leads to in stored JSON. Level by level, without
+    recursion or closures: it runs for every personal field of every event written."""
+    parents = [node]
+    for step in path[:-1]:
+        children: list[Any] = []
+        for parent in parents:
+            if step == EVERY:
+                if isinstance(parent, list):
+                    children.extend(parent)
+            elif isinstance(parent, dict) and step in parent:
+                children.append(parent[step])
+        parents = children
+    last = path[-1]
+    if last == EVERY:
+        return [(parent, i) for parent in parents if isinstance(parent, list) for i in range(len(parent))]
+    return [(parent, last) for parent in parents if isinstance(parent, dict) and last in parent]
 
 
 def _walk(topic: str, state: dict[str, Any], change: Callable[[Any, str], Any]) -> dict[str, Any]:
@@ -146,15 +151,13 @@ def _walk_fields(
     fields: Any, own_subject: str, state: dict[str, Any], change: Callable[[Any, str], Any]
 ) -> dict[str, Any]:
     for field in fields:
-        mark = field.mark
-
-        def visit(parent: Any, key: Any, mark: Personal = mark) -> None:
+        mark: Personal = field.mark
+        by_person = mark.subject == "person"
+        for parent, key in _places(state, field.path):
             if mark.only_for_persons and parent.get("kind") != "person":
-                return
+                continue
             value = parent[key]
-            parent[key] = change(value, person_of(value) if mark.subject == "person" else own_subject)
-
-        _visit(state, field.path, visit)
+            parent[key] = change(value, person_of(value) if by_person else own_subject)
     return state
 
 
@@ -163,9 +166,7 @@ def person_of(value: Any) -> str:
     return person(value) if isinstance(value, str) else ""
 
 
-def seal_event(
-    topic: str, state: dict[str, Any], keys: KeyStore, erased: list[str] | None = None
-) -> dict[str, Any]:
+def seal_event(topic: str, state: dict[str, Any], keys: KeyStore, erased: list[str] | None = None) -> dict[str, Any]:
     """``erased``, if given, collects the subjects whose plaintext was stored as ERASED
     (their key is gone): the stored event then says less than the domain event did."""
     if topic not in by_topic():

@@ -80,20 +80,20 @@ def eventsourcing_save(database_url: str, base_schema: str, messages: list[tuple
         app.close()
 
 
-def kafka_python_produce(settings: Settings, count: int, payload_size: int) -> float:
-    """Seconds for kafka-python to produce ``count`` messages of ``payload_size`` bytes
-    (flushed), with the producer settings the relay uses, to a topic created like ours."""
+def kafka_python_produce(settings: Settings, messages: list[tuple[int, bytes, bytes]]) -> float:
+    """Seconds for kafka-python to produce exactly the relay's messages (key, value and
+    the position header; flushed), with the producer settings the relay uses, to a topic
+    created like ours: what the relay adds is then all that differs."""
     from services.bus import ensure_topics
     from services.bus import producer as make_producer
 
-    payload = b"x" * payload_size
     baseline_topic = f"{settings.events_topic}.baseline"
     # Created like ours (Apache Kafka does not create topics on first use).
     ensure_topics(settings.model_copy(update={"events_topic": baseline_topic}))
     producer = make_producer(settings)
     started = time.perf_counter()
-    for i in range(count):
-        producer.send(baseline_topic, key=str(i % 1000).encode(), value=payload)
+    for position, key, value in messages:
+        producer.send(baseline_topic, key=key, value=value, headers=[("position", str(position).encode())])
     producer.flush()
     seconds = time.perf_counter() - started
     producer.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
 from domain.values import Importance, Stage, geometric_mean, quality_jumps
 
@@ -55,9 +56,13 @@ class PartnershipFacts:
     steward_left_at: datetime | None = None  # the last handover because a steward left
 
 
+# The flags a rule can raise (each rule below names one): what a board can be filtered by.
+FlagName = Literal["wind_down_candidate", "rising", "dormant_but_trusted", "stale", "needs_handover"]
+
+
 @dataclass(frozen=True)
 class Flag:
-    name: str
+    name: FlagName
     reasons: tuple[str, ...] = field(default_factory=tuple)
 
 

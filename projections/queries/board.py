@@ -279,3 +279,12 @@ def board_page(
         _add_transitions(conn, rm, page, as_of)
     last = (page[-1]["partner_name"], page[-1]["partnership_id"]) if more and page else None
     return page, last
+
+
+def partner_name(conn: psycopg.Connection[Any], rm: sql.Identifier, partnership_id: str) -> str | None:
+    """The name the board sorts a partnership by (a cursor names the id alone)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            sql.SQL("SELECT partner_name FROM {}.partners WHERE partnership_id = %s").format(rm), (partnership_id,)
+        ).fetchone()
+    return None if row is None else str(row["partner_name"])

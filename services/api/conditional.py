@@ -30,10 +30,15 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from domain.lifecycle import THRESHOLDS as LIFECYCLE
+from domain.trust_params import TRUST_MODEL_VERSION
 from services.api.deps import ServicesDep
 from services.api.projections import Dashboard
 
 PREFIXES = ("/v1/projections/", "/v1/network-plan")
+# The rules that turn read models into answers: a deploy that changes them changes the tags,
+# so a page left open is not told "unchanged" about an answer the new rules compute anew.
+RULES = (TRUST_MODEL_VERSION, repr(LIFECYCLE))
 _TAG = "verkosto.etag"  # where the dependency leaves a position tag for the middleware
 _IGNORED = frozenset({"wait_ms"})  # parameters that do not change the answer
 CACHE_CONTROL = b"private, no-cache"  # may be kept by the asker only, and revalidated each time
@@ -56,22 +61,30 @@ def _digest(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, separators=(",", ":"), default=str).encode()).hexdigest()[:32]
 
 
-def read_models_version(conn: Any, base: str) -> list[tuple[str, str, int]]:
-    """(projection, active schema, position) of every projection: what the read models hold."""
+def read_models_version(conn: Any, base: str) -> list[tuple[str, str, int, int]]:
+    """(projection, active schema, position, parked events) of every projection: what the
+    read models hold."""
     with conn.cursor(row_factory=dict_row) as cur:
         active = cur.execute(
             sql.SQL("SELECT projection, rm_schema FROM {}.rm_active ORDER BY projection").format(sql.Identifier(base))
         ).fetchall()
         if not active:
             return []
+        # The parked count too: `projections retry` applies parked events without moving
+        # any position, and the answer changes all the same.
         union = sql.SQL(" UNION ALL ").join(
-            sql.SQL("SELECT {} AS projection, coalesce(max(position), 0) AS position FROM {}.positions").format(
-                sql.Literal(row["projection"]), sql.Identifier(row["rm_schema"])
-            )
+            sql.SQL(
+                "SELECT {p} AS projection, (SELECT coalesce(max(position), 0) FROM {rm}.positions) AS position, "
+                "(SELECT count(*) FROM {rm}.parked) AS parked"
+            ).format(p=sql.Literal(row["projection"]), rm=sql.Identifier(row["rm_schema"]))
             for row in active
         )
-        positions = {r["projection"]: r["position"] for r in cur.execute(union).fetchall()}
-    return [(r["projection"], r["rm_schema"], int(positions[r["projection"]])) for r in active]
+        found = {r["projection"]: r for r in cur.execute(union).fetchall()}
+    return [
+        (r["projection"], r["rm_schema"], int(f["position"]), int(f["parked"]))
+        for r in active
+        for f in [found[r["projection"]]]
+    ]
 
 
 def position_tag(request: Request, _: Dashboard, services: ServicesDep) -> None:
@@ -84,7 +97,7 @@ def position_tag(request: Request, _: Dashboard, services: ServicesDep) -> None:
         version = read_models_version(conn, services.settings.db_schema)
     items = sorted((k, v) for k, v in query.multi_items() if k not in _IGNORED)
     markdown = "text/markdown" in request.headers.get("accept", "")
-    etag = f'W/"p-{_digest(request.url.path, items, markdown, version)}"'
+    etag = f'W/"p-{_digest(request.url.path, items, markdown, version, RULES)}"'
     request.scope[_TAG] = etag
     if matches(request.headers.get("if-none-match"), etag):
         raise NotModified(etag)

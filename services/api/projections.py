@@ -17,12 +17,13 @@ from fastapi.responses import PlainTextResponse
 
 from contract.commands import When
 from domain.lifecycle import THRESHOLDS as LIFECYCLE
+from domain.lifecycle import FlagName
 from domain.network_plan import network_plan, plan_markdown
-from domain.values import Importance
+from domain.values import Importance, Stage
 from projections.queries import cells as portfolio
 from projections.queries import cursor as cursors
 from projections.queries import insights
-from projections.queries.board import BoardQuery, board_page
+from projections.queries.board import BoardQuery, board_page, partner_name
 from projections.queries.reading import position
 from projections.registry import active_schema
 from services.api.deps import ServicesDep, require
@@ -114,8 +115,8 @@ def get_lifecycle(
     _: Dashboard,
     services: ServicesDep,
     as_of: AsOf = None,
-    stage: str | None = None,
-    flag: str | None = None,
+    stage: Stage | None = None,
+    flag: FlagName | None = None,
     owner_unit: str | None = None,
     steward: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1_000, description="Partnerships per page")] = 100,
@@ -126,19 +127,27 @@ def get_lifecycle(
     """Partnerships by partner name, a page at a time: stage, since when, transitions, and
     flags with reasons. ``next_cursor`` continues the same question (pass the same as_of
     and filters with it); it is null on the last page."""
-    key = _after(cursor, (str, str), uuid_at=1)
+    # The cursor carries the last row's id only, never its partner's name: a person's name
+    # must not travel in URLs and access logs, where an erasure cannot reach it.
+    key = _after(cursor, (str,), uuid_at=0)
     moment = _now(as_of)
     caught_up = await_position(services, "lifecycle", min_position, wait_ms)
-    query = BoardQuery(moment, stage, flag, steward, owner_unit, limit, (key[0], key[1]) if key else None)
     with services.pool.connection() as conn:
         rm, answer = _freshness(services, conn, "lifecycle", caught_up)
+        after = None
+        if key:
+            name = partner_name(conn, rm, key[0])
+            if name is None:
+                raise _bad_cursor("not a cursor this API issued")
+            after = (name, key[0])
+        query = BoardQuery(moment, stage.value if stage else None, flag, steward, owner_unit, limit, after)
         trust_rm = active_schema(conn, services.settings.db_schema, "trust")
         rows, last = board_page(conn, rm, trust_rm, query, LIFECYCLE)
     return {
         **answer,
         "as_of": moment,
         "count": len(rows),
-        "next_cursor": cursors.encode(list(last)) if last else None,
+        "next_cursor": cursors.encode([last[1]]) if last else None,
         "partnerships": rows,
     }
 

@@ -25,6 +25,7 @@ from domain.values import Importance
 from projections.catalog import by_name
 from projections.lifecycle import fold_all
 from projections.queries import cells, insights
+from projections.queries import cursor as cursors
 from projections.queries.board import BoardQuery, board_page
 from projections.rebuild import content_hash, rebuild_sync
 from projections.registry import active_schema
@@ -273,10 +274,18 @@ def test_the_api_pages_with_an_opaque_cursor(org: Settings, docs: dict[str, dict
         )
         stale = follow(client, "/v1/projections/lifecycle", headers, "partnerships", as_of=as_of, limit=2, flag="stale")
         assert stale and stale == [r for r in whole["partnerships"] if "stale" in {f["name"] for f in r["flags"]}]
-        for bad in ("nonsense", "W10=", "WyJhIiwiYiJd"):  # not base64 JSON; []; ["a", "b"] (no uuid)
+        # Not base64 JSON; []; ["a", "b"]; a uuid no partnership has.
+        unknown = cursors.encode([str(uuid.uuid4())])
+        for bad in ("nonsense", "W10=", "WyJhIiwiYiJd", unknown):
             answer = client.get("/v1/projections/lifecycle", params={"cursor": bad}, headers=headers)
             assert answer.status_code == 422 and answer.json()["code"] == "invalid_cursor", bad
+        # A cursor names the last row by id alone: no partner's name travels in a URL.
+        second = client.get("/v1/projections/lifecycle", params={"as_of": as_of, "limit": 3}, headers=headers).json()
+        assert cursors.decode(second["next_cursor"], (str,)) == [second["partnerships"][-1]["partnership_id"]]
         assert client.get("/v1/projections/lifecycle", params={"limit": 1001}, headers=headers).status_code == 422
+        for unknown_filter in ({"flag": "no_such_flag"}, {"stage": "nowhere"}):
+            answer = client.get("/v1/projections/lifecycle", params=unknown_filter, headers=headers)
+            assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json"
 
         portfolio = client.get("/v1/projections/portfolio", params={"as_of": as_of, "members": 1}, headers=headers)
         full = client.get("/v1/projections/portfolio", params={"as_of": as_of, "members": 200}, headers=headers)

@@ -149,7 +149,7 @@ def replay_in_workers(
     done, raises if one fails (the new versions are then left unswapped)."""
     # Fresh interpreters running this module, not multiprocessing's spawn: that would
     # import the caller's __main__ again, and a script without a main guard would rebuild
-    # in every worker. The task goes in pickled on stdin, progress comes back as lines.
+    # in every worker. The task goes in as JSON on stdin, progress comes back as lines.
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     workers = [
         subprocess.Popen(

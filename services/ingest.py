@@ -49,7 +49,7 @@ def tied_to_a_message(error: BaseException) -> bool:
     refusing to send a value, or Python refusing to encode one. Anything else (a lost
     connection, a read-only or failed-over server, a missing table or privilege, a full
     disk) is the infrastructure's: retried, never dead-lettered, since every message
-    would fail alike. The same allow-list as the projector's (projections/tracking.py)."""
+    would fail alike. The same allow-list as the projector's (projections/parking.py)."""
     cause = error.__cause__ if isinstance(error, es.PersistenceError) and error.__cause__ else error
     if isinstance(cause, psycopg.DataError | psycopg.IntegrityError):
         return True

@@ -28,6 +28,7 @@ from contract.events import by_topic
 from contract.personal import EVERY, personal_fields
 from domain.values import Personal
 from services.store import EventStore
+from services.store_snapshots import SnapshotStore
 
 ERASED = "[erased]"
 UNREADABLE = "[unreadable]"
@@ -213,7 +214,7 @@ def erase(database_url: str, schema: str, subject: str) -> list[str]:
         _scrub_audit_reads(conn, sql.Identifier(schema), plaintexts)
         EventStore(schema).erase_key(conn, digest)
         # Tells every process's aggregate cache to drop what it revealed (same commit).
-        EventStore(schema).bump_erasure_generation(conn)
+        SnapshotStore(schema).bump_erasure_generation(conn)
     return plaintexts
 
 

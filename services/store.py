@@ -2,8 +2,11 @@
 
 Every query on the events (``verkosto_events``, which eventsourcing names after the
 application), their hash chain (``event_chain``) and the data subjects' keys
-(``subject_keys``) lives here, as a named method; the rest of the project calls these.
-eventsourcing's own recorder (services/eventstore.py) is the one other writer.
+(``subject_keys``) lives here, as a named method, or in one of its two siblings
+(services/store_snapshots.py: snapshots, history checkpoints, the erasure generation;
+services/store_search.py: the audit search), which share ``Tables``; the rest of the
+project calls these. eventsourcing's own recorder (services/eventstore.py, its inserts
+services/recorder_inserts.py) is the one other writer.
 
 Methods take the connection to run on, so callers keep their transactions (the chain is
 extended inside the events' own transaction, a rebuild's catch-up under its lock). Each
@@ -28,8 +31,9 @@ KEYS = "subject_keys"
 Row = dict[str, Any]
 
 
-class EventStore:
-    """The event store's SQL for one schema (a name, or an already quoted identifier)."""
+class Tables:
+    """The event store's tables in one schema (a name, or an already quoted
+    identifier), and the helpers every statement on them runs through."""
 
     def __init__(self, schema: str | sql.Identifier) -> None:
         self.schema = schema if isinstance(schema, sql.Identifier) else sql.Identifier(schema)
@@ -49,6 +53,12 @@ class EventStore:
     def _one(self, conn: Any, query: str, params: Any = None) -> Row | None:
         with conn.cursor(row_factory=dict_row) as cur:
             return cur.execute(self._sql(query), params).fetchone()  # type: ignore[no-any-return]
+
+
+class EventStore(Tables):
+    """The SQL on the events, their hash chain and the subjects' keys. The snapshots,
+    history checkpoints and the erasure generation are services/store_snapshots.py's;
+    the audit search is services/store_search.py's."""
 
     # Events ------------------------------------------------------------------------------
 
@@ -125,29 +135,6 @@ class EventStore:
             (list(marks), list(marks.values())),
         )
 
-    def load_rows(self, conn: Any, marks: dict[UUID, int | None]) -> list[Row]:
-        """Everything loading these aggregates needs, in one round trip: rows of
-        ``part`` 0 (one: the erasure generation, as originator_version), 1 (the snapshot
-        of each aggregate whose mark is None) and 2 (each aggregate's events after its
-        mark, or after its snapshot, or all), with originator_id, originator_version,
-        topic, state, notification_id, by part, aggregate and version."""
-        return self._all(
-            conn,
-            "WITH m AS (SELECT * FROM unnest(%s::uuid[], %s::bigint[]) AS m(id, version)), "
-            "s AS (SELECT s.originator_id, s.originator_version, s.topic, s.state "
-            " FROM {schema}.aggregate_snapshots s JOIN m ON s.originator_id = m.id WHERE m.version IS NULL), "
-            "b AS (SELECT m.id, coalesce(m.version, s.originator_version, 0) AS version "
-            " FROM m LEFT JOIN s ON s.originator_id = m.id) "
-            "SELECT 0 AS part, NULL::uuid AS originator_id, "
-            " (SELECT coalesce(max(generation), 0) FROM {schema}.erasure_generation) AS originator_version, "
-            " NULL::text AS topic, NULL::bytea AS state, NULL::bigint AS notification_id "
-            "UNION ALL SELECT 1, originator_id, originator_version, topic, state, NULL FROM s "
-            "UNION ALL SELECT 2, e.originator_id, e.originator_version, e.topic, e.state, e.notification_id "
-            " FROM b JOIN {events} e ON e.originator_id = b.id AND e.originator_version > b.version "
-            "ORDER BY part, originator_id, originator_version",
-            (list(marks), list(marks.values())),
-        )
-
     def first_topic(self, conn: Any, aggregate_id: UUID) -> str | None:
         """The topic of the aggregate's first event: whether, and as what, it exists."""
         row = self._one(
@@ -179,163 +166,6 @@ class EventStore:
             "  OR ({schema}.stored_meta(state) ->> 'occurred_at')::timestamptz < %(ot)s::timestamptz)"
             " ORDER BY notification_id LIMIT %(limit)s",
             {"id": aggregate_id, "after": after, "of": occurred_from, "ot": occurred_to, "limit": limit},
-        )
-
-    # Snapshots and the erasure generation (services/snapshots.py) ---------------------
-
-    def save_snapshots(self, conn: Any, snapshots: Sequence[tuple[UUID, int, str, bytes]]) -> None:
-        """Stores (originator_id, originator_version, topic, state) snapshots, each
-        replacing an older one of its aggregate (never a newer one another writer left)."""
-        if not snapshots:
-            return
-        ordered = sorted(snapshots, key=lambda s: str(s[0]))  # one lock order for every writer
-        with conn.cursor() as cur:
-            cur.execute(
-                self._sql(
-                    "INSERT INTO {schema}.aggregate_snapshots AS s (originator_id, originator_version, topic, state) "
-                    "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
-                    "ON CONFLICT (originator_id) DO UPDATE SET originator_version = EXCLUDED.originator_version, "
-                    "topic = EXCLUDED.topic, state = EXCLUDED.state, created_at = now() "
-                    "WHERE s.originator_version < EXCLUDED.originator_version"
-                ),
-                tuple(list(column) for column in zip(*ordered, strict=True)),
-            )
-
-    def checkpoint_for(self, conn: Any, aggregate_id: UUID, as_of: datetime, known_at: datetime) -> Row | None:
-        """The latest history checkpoint whose events all occurred by ``as_of`` and were
-        recorded by ``known_at`` (originator_version, max_occurred_at, max_recorded_at,
-        view), with ``latest``, the version of the aggregate's latest checkpoint of all;
-        None if the aggregate has none."""
-        return self._one(
-            conn,
-            "SELECT c.originator_version, c.max_occurred_at, c.max_recorded_at, c.view, l.latest "
-            "FROM (SELECT max(originator_version) AS latest FROM {schema}.history_checkpoints "
-            "      WHERE originator_id = %(id)s) l "
-            "LEFT JOIN LATERAL (SELECT * FROM {schema}.history_checkpoints WHERE originator_id = %(id)s "
-            "      AND max_occurred_at <= %(as_of)s AND max_recorded_at <= %(known_at)s "
-            "      ORDER BY originator_version DESC LIMIT 1) c ON true "
-            "WHERE l.latest IS NOT NULL",
-            {"id": aggregate_id, "as_of": as_of, "known_at": known_at},
-        )
-
-    def events_known(self, conn: Any, aggregate_id: UUID, after: int, as_of: datetime, known_at: datetime) -> list[Row]:
-        """Like ``events_since`` for one aggregate, but only the events that occurred by
-        ``as_of`` and were recorded by ``known_at``: filtered here, so the events after a
-        past moment are never sent, parsed or unsealed."""
-        return self._all(
-            conn,
-            "SELECT originator_id, originator_version, topic, state, notification_id FROM {events} "
-            "WHERE originator_id = %s AND originator_version > %s "
-            "AND ({schema}.stored_meta(state) ->> 'occurred_at')::timestamptz <= %s "
-            "AND ({schema}.stored_meta(state) ->> 'recorded_at')::timestamptz <= %s "
-            "ORDER BY originator_version",
-            (aggregate_id, after, as_of, known_at),
-        )
-
-    def save_checkpoints(self, conn: Any, checkpoints: Sequence[tuple[UUID, int, datetime, datetime, bytes]]) -> None:
-        """Stores (originator_id, originator_version, max_occurred_at, max_recorded_at,
-        view) checkpoints; one already there (another reader's, equal) stays."""
-        if not checkpoints:
-            return
-        with conn.cursor() as cur:
-            cur.execute(
-                self._sql(
-                    "INSERT INTO {schema}.history_checkpoints "
-                    "(originator_id, originator_version, max_occurred_at, max_recorded_at, view) "
-                    "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::bytea[]) "
-                    "ON CONFLICT DO NOTHING"
-                ),
-                tuple(list(column) for column in zip(*checkpoints, strict=True)),
-            )
-
-    def bump_erasure_generation(self, conn: Any) -> None:
-        """Counts an erasure (call it in the transaction that destroys the key)."""
-        with conn.cursor() as cur:
-            cur.execute(
-                self._sql(
-                    "INSERT INTO {schema}.erasure_generation AS g (generation) VALUES (1) "
-                    "ON CONFLICT (one) DO UPDATE SET generation = g.generation + 1"
-                )
-            )
-
-    def search(
-        self,
-        conn: Any,
-        *,
-        after: int,
-        limit: int,
-        topics: list[str] | None = None,
-        aggregate_id: UUID | None = None,
-        actor: str | None = None,
-        source: str | None = None,
-        occurred_from: datetime | None = None,
-        occurred_to: datetime | None = None,
-        recorded_from: datetime | None = None,
-        recorded_to: datetime | None = None,
-    ) -> list[Row]:
-        """notification_id, topic, state of the events after ``after`` that match every
-        given filter, a page of ``limit`` in global order.
-
-        Only the filters given enter the statement (a generic "param IS NULL OR ..." would
-        hide them from the planner once psycopg prepares it). Actor, source and the times
-        are read from event_meta (services/schema.sql: one narrow row per event, written
-        with it), topic and aggregate from the events; every filter has an index ending
-        with the position, so a filter and the cursor are one range scan. Several topics
-        (a type, an aggregate type) are read topic by topic, each topic a constant the
-        planner weighs by its statistics and each at most ``limit`` rows, then merged:
-        never a sort of every match."""
-        params: dict[str, Any] = {"after": after, "limit": limit}
-        where: list[str] = []
-        meta = False
-        for name, value, condition, on_meta in (
-            ("aggregate", aggregate_id, "e.originator_id = %(aggregate)s::uuid", False),
-            ("actor", actor, "m.actor = %(actor)s::text", True),
-            ("source", source, "m.source = %(source)s::text", True),
-            ("of", occurred_from, "m.occurred_at >= %(of)s::timestamptz", True),
-            ("ot", occurred_to, "m.occurred_at < %(ot)s::timestamptz", True),
-            ("rf", recorded_from, "m.recorded_at >= %(rf)s::timestamptz", True),
-            ("rt", recorded_to, "m.recorded_at < %(rt)s::timestamptz", True),
-        ):
-            if value is not None:
-                params[name] = value
-                where.append(condition)
-                meta = meta or on_meta
-        if meta and topics is None and aggregate_id is None:
-            # Only the meta is filtered: the page's positions come from it alone, and just
-            # those events are read (a join would let the planner walk the events too).
-            return self._all(
-                conn,
-                "SELECT e.notification_id, e.topic, e.state FROM ("
-                " SELECT m.notification_id FROM {schema}.event_meta m"
-                " WHERE " + " AND ".join(["m.notification_id > %(after)s", *where]) + ""
-                " ORDER BY m.notification_id LIMIT %(limit)s"
-                ") p JOIN {events} e ON e.notification_id = p.notification_id ORDER BY e.notification_id",
-                params,
-            )
-        source_rows = (
-            "{events} e JOIN {schema}.event_meta m ON m.notification_id = e.notification_id" if meta else "{events} e"
-        )
-
-        def page(conditions: list[str]) -> str:
-            return (
-                f"SELECT e.notification_id, e.topic, e.state FROM {source_rows} WHERE "
-                + " AND ".join(["e.notification_id > %(after)s", *conditions])
-                + " ORDER BY e.notification_id LIMIT %(limit)s"
-            )
-
-        if topics is None:
-            return self._all(conn, page(where), params)
-        if not topics:
-            return []
-        pages = []
-        for i, topic in enumerate(sorted(set(topics))):
-            params[f"topic{i}"] = topic
-            pages.append(f"({page([f'e.topic = %(topic{i})s::text', *where])})")
-        return self._all(
-            conn,
-            "SELECT notification_id, topic, state FROM (" + " UNION ALL ".join(pages) + ") u"
-            " ORDER BY notification_id LIMIT %(limit)s",
-            params,
         )
 
     # The hash chain ----------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from contract.events import published_event, topics_of
-from services.store import EventStore
+from services.store_search import SearchStore
 
 
 @dataclass(frozen=True)
@@ -32,22 +32,24 @@ def topics_for(query: EventQuery) -> list[str] | None:
     return topics_of(query.type, query.aggregate_type)
 
 
+def search_kwargs(query: EventQuery) -> dict[str, Any]:
+    """The query's filters as SearchStore.search's keyword arguments."""
+    return {
+        "topics": topics_for(query),
+        "aggregate_id": query.aggregate_id,
+        "actor": query.actor,
+        "source": query.source,
+        "occurred_from": query.occurred_from,
+        "occurred_to": query.occurred_to,
+        "recorded_from": query.recorded_from,
+        "recorded_to": query.recorded_to,
+    }
+
+
 def search(
     conn: Any, schema: str, query: EventQuery, after: int = 0, limit: int = 100, reveal: Any = None
 ) -> list[dict[str, Any]]:
-    rows = EventStore(schema).search(
-        conn,
-        after=after,
-        limit=limit,
-        topics=topics_for(query),
-        aggregate_id=query.aggregate_id,
-        actor=query.actor,
-        source=query.source,
-        occurred_from=query.occurred_from,
-        occurred_to=query.occurred_to,
-        recorded_from=query.recorded_from,
-        recorded_to=query.recorded_to,
-    )
+    rows = SearchStore(schema).search(conn, after=after, limit=limit, **search_kwargs(query))
     return [published_event(r["topic"], bytes(r["state"]), r["notification_id"], reveal) for r in rows]
 
 

@@ -26,10 +26,11 @@ from typing import Any
 
 from contract import commands as c
 from services.application import Request, Verkosto
-from services.audit.search import EventQuery, search, topics_for
+from services.audit.search import EventQuery, search, search_kwargs
 from services.db import connect, drop_everything, migrate, open_application
 from services.embedded import EmbeddedPostgres
 from services.store import EventStore
+from services.store_search import SearchStore
 
 PARTNER = {"name": "Audit Oy", "kind": "organisation", "roles": ["customer"]}
 START = datetime(2020, 1, 1, tzinfo=UTC)
@@ -89,29 +90,27 @@ def load(
     return len(requests) / (time.perf_counter() - started)
 
 
-class Explaining(EventStore):
-    """The same statements as EventStore's, EXPLAINed instead of run."""
+class Explaining(SearchStore):
+    """SearchStore's own statements, EXPLAINed (with these options) instead of run."""
+
+    def __init__(self, schema: str, options: str = "") -> None:
+        super().__init__(schema)
+        self.explain = f"EXPLAIN {options} " if options else "EXPLAIN "
 
     def _all(self, conn: Any, query: str, params: Any = None) -> list[dict[str, Any]]:
-        return super()._all(conn, "EXPLAIN " + query, params)
+        return super()._all(conn, self.explain + query, params)
+
+
+def explain(
+    conn: Any, schema: str, query: EventQuery, after: int = 0, limit: int = 100, options: str = ""
+) -> list[dict[str, Any]]:
+    """The rows of EXPLAIN (with these options) of the statement search() runs for this query."""
+    return Explaining(schema, options).search(conn, after=after, limit=limit, **search_kwargs(query))
 
 
 def plan(conn: Any, schema: str, query: EventQuery, after: int, limit: int) -> str:
     """The plan of the statement search() runs for this query, as text."""
-    rows = Explaining(schema).search(
-        conn,
-        after=after,
-        limit=limit,
-        topics=topics_for(query),
-        aggregate_id=query.aggregate_id,
-        actor=query.actor,
-        source=query.source,
-        occurred_from=query.occurred_from,
-        occurred_to=query.occurred_to,
-        recorded_from=query.recorded_from,
-        recorded_to=query.recorded_to,
-    )
-    return "\n".join(str(r["QUERY PLAN"]) for r in rows)
+    return "\n".join(str(r["QUERY PLAN"]) for r in explain(conn, schema, query, after, limit))
 
 
 def main() -> None:

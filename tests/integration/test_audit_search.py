@@ -9,16 +9,14 @@ import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import psycopg
 
 from contract import commands as c
 from services.application import Request, Verkosto
-from services.audit.search import EventQuery, search, search_all, topics_for
+from services.audit.search import EventQuery, search, search_all
 from services.settings import Settings
-from services.store import EventStore
-from tests.benchmarks.audit_search import load
+from tests.benchmarks.audit_search import explain, load
 
 PARTNER = {"name": "Acme Oy", "kind": "organisation", "roles": ["customer"]}
 
@@ -211,13 +209,6 @@ def index_conditions(plan: object) -> list[str]:
     return found
 
 
-class Explaining(EventStore):
-    """EventStore's own statements, EXPLAINed instead of run."""
-
-    def _all(self, conn: Any, query: str, params: Any = None) -> list[dict[str, Any]]:
-        return super()._all(conn, "EXPLAIN (FORMAT JSON) " + query, params)
-
-
 def test_every_filter_finds_the_same_events_through_an_index(app: Verkosto, settings: Settings) -> None:
     story(app)  # one network among them
     load(app, 4_000, per_partnership=100, batch=100, rare_every=400)
@@ -236,19 +227,7 @@ def test_every_filter_finds_the_same_events_through_an_index(app: Verkosto, sett
             expected = reference(everything, name, query)
             assert 0 < len(expected) < len(everything) // 10, name  # selective, as an auditor's question is
             assert [e["position"] for e in search_all(conn, schema, query, page=7)] == expected, name
-            [row] = Explaining(schema).search(
-                conn,
-                after=0,
-                limit=100,
-                topics=topics_for(query),
-                aggregate_id=query.aggregate_id,
-                actor=query.actor,
-                source=query.source,
-                occurred_from=query.occurred_from,
-                occurred_to=query.occurred_to,
-                recorded_from=query.recorded_from,
-                recorded_to=query.recorded_to,
-            )
+            [row] = explain(conn, schema, query, options="(FORMAT JSON)")
             conditions = index_conditions(row["QUERY PLAN"])
             assert "Seq Scan" not in conditions, (name, conditions)
             assert any(INDEXED[name] in c for c in conditions), (name, conditions)

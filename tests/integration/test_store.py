@@ -18,6 +18,7 @@ from services.privacy import KeyStore, subject_hash, unseal_event
 from services.replay import StoreHistory
 from services.settings import Settings
 from services.store import EventStore
+from services.store_search import SearchStore
 
 STEWARD = "Aino Aaltonen"
 PARTNER = {"name": "Acme Oy", "kind": "organisation", "roles": ["customer"]}
@@ -142,11 +143,12 @@ def test_event_queries_answer_as_before(app: Verkosto, settings: Settings) -> No
     assert app.find_commands(["contact-1"]) == {"contact-1": Accepted(pid, 2, 2, True)}
     assert [r["notification_id"] for r in app.stored_events([pid])] == [1, 2, 3]
 
+    searching = SearchStore(settings.db_schema)
     with psycopg.connect(settings.require_database_url()) as conn:
-        found = store.search(conn, after=0, limit=10, actor="calendar", source="kafka")
+        found = searching.search(conn, after=0, limit=10, actor="calendar", source="kafka")
         assert [r["notification_id"] for r in found] == [2, 3]
         assert [e["position"] for e in search(conn, settings.db_schema, EventQuery(actor="calendar"))] == [2, 3]
-        assert [r["notification_id"] for r in store.search(conn, after=2, limit=1, aggregate_id=pid)] == [3]
+        assert [r["notification_id"] for r in searching.search(conn, after=2, limit=1, aggregate_id=pid)] == [3]
 
 
 def test_the_chain_and_the_keys(app: Verkosto, settings: Settings) -> None:

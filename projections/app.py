@@ -16,6 +16,7 @@ from uuid import UUID
 
 import faust
 import psycopg
+from kafka.errors import KafkaError
 
 from contract.events import SCHEMA
 from projections.catalog import all_projections
@@ -80,6 +81,13 @@ class ProjectorConfig:
     session_timeout_s: float | None = None
     heartbeat_interval_s: float | None = None
     max_poll_interval_s: float | None = None
+    # A projector holding no partition of the events topic this long starts afresh (below).
+    unassigned_restart_s: float = 20.0
+
+
+class TopicNotAssigned(KafkaError):
+    """This projector holds no partition of the events topic: the broker's fault (a
+    kafka error, so the runner starts the projector again rather than exit for a bug)."""
 
 
 def create_app(config: ProjectorConfig) -> faust.App:
@@ -130,6 +138,24 @@ def create_app(config: ProjectorConfig) -> faust.App:
                     state["conn"] = None
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 30.0)
+
+    # After a broker restart the group can form before the broker has loaded the events
+    # topic: faust's assignor then ignores it ("Ignoring missing topic"), no rebalance
+    # follows, and the projector would sit assigned nothing for good. So one that holds no
+    # partition of the topic for a while crashes, and its runner starts it afresh (run no
+    # more projectors than the topic has partitions, or the spare ones keep restarting).
+    unassigned: dict[str, float | None] = {"since": None}
+
+    @app.timer(interval=max(1.0, config.unassigned_restart_s / 4))
+    async def restart_when_unassigned() -> None:
+        now = asyncio.get_running_loop().time()
+        if any(tp.topic == config.events_topic for tp in app.consumer.assignment()):
+            unassigned["since"] = None
+            return
+        since = unassigned["since"] = unassigned["since"] or now
+        if now - since >= config.unassigned_restart_s:
+            log.warning("no partition of %s assigned for %.0f s: starting afresh", config.events_topic, now - since)
+            await app.crash(TopicNotAssigned(f"no partition of {config.events_topic} assigned"))
 
     @app.agent(events)
     async def project_events(stream: faust.Stream) -> None:

@@ -25,6 +25,7 @@ def consumer_config(settings: Settings, group_id: str | None) -> dict[str, Any]:
         "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
         "max_poll_interval_ms": settings.kafka_max_poll_interval_ms,
         "request_timeout_ms": settings.kafka_request_timeout_ms,
+        "reconnect_backoff_max_ms": settings.kafka_reconnect_backoff_max_ms,
     }
 
 
@@ -37,6 +38,7 @@ def producer(settings: Settings, **overrides: Any) -> KafkaProducer:
         "linger_ms": 5,
         "batch_size": 256 * 1024,
         "request_timeout_ms": settings.kafka_request_timeout_ms,
+        "reconnect_backoff_max_ms": settings.kafka_reconnect_backoff_max_ms,
     }
     config.update(overrides)
     return KafkaProducer(**config)
@@ -53,6 +55,7 @@ def admin(settings: Settings, wait_s: float = 30.0) -> KafkaAdminClient:
             return KafkaAdminClient(
                 bootstrap_servers=settings.require_kafka_bootstrap(),
                 request_timeout_ms=settings.kafka_request_timeout_ms,
+                reconnect_backoff_max_ms=settings.kafka_reconnect_backoff_max_ms,
             )
         except KafkaTimeoutError:
             if time.monotonic() > deadline:

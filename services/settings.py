@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     kafka_heartbeat_interval_ms: int = 3_000
     kafka_max_poll_interval_ms: int = 300_000
     kafka_request_timeout_ms: int = 30_000
+    # kafka-python backs off reconnecting up to 30 s by default: after a broker restart
+    # the ingest then sat idle for half a minute with commands waiting. Two seconds finds
+    # a broker back soon, at a few connection attempts a second while it is down.
+    kafka_reconnect_backoff_max_ms: int = 2_000
 
     ingest_group: str = "verkosto-ingest"
     ingest_batch_size: int = 1000

@@ -16,7 +16,6 @@ from uuid import UUID
 
 import faust
 import psycopg
-from kafka.errors import KafkaError
 
 from contract.events import SCHEMA
 from projections.catalog import all_projections
@@ -85,9 +84,11 @@ class ProjectorConfig:
     unassigned_restart_s: float = 20.0
 
 
-class TopicNotAssigned(KafkaError):
-    """This projector holds no partition of the events topic: the broker's fault (a
-    kafka error, so the runner starts the projector again rather than exit for a bug)."""
+class TopicNotAssigned(RuntimeError):
+    """This projector holds no partition of the events topic: the broker's doing, so the
+    runner starts the projector again rather than exit as for a bug."""
+
+    dependency = "broker"  # read by services/resilience.dependency_of
 
 
 def create_app(config: ProjectorConfig) -> faust.App:

@@ -58,6 +58,8 @@ def dependency_of(error: BaseException) -> str | None:
             return DATABASE  # also beneath a Kafka error (a rebalance callback that queried)
         if isinstance(link, broker) or type(link).__module__.startswith(("aiokafka", "kafka")):
             found = found or BROKER
+        elif getattr(link, "dependency", None) in (DATABASE, BROKER):
+            found = found or link.dependency  # an inner layer's own error naming its cause
     return found
 
 

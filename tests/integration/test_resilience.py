@@ -19,6 +19,7 @@ import pytest
 from eventsourcing import persistence
 from kafka.errors import KafkaError, KafkaTimeoutError
 
+from projections.app import TopicNotAssigned
 from services import resilience
 from services.resilience import BROKER, DATABASE, Backoff, RateLimitedLog, RepeatFilter, dependency_of
 from services.settings import Settings
@@ -50,6 +51,8 @@ def test_errors_name_the_dependency_that_failed() -> None:
     assert dependency_of(psycopg.errors.DeadlockDetected()) is None
     assert dependency_of(psycopg.errors.UndefinedTable()) is None
     assert dependency_of(ValueError("bad input")) is None
+    # An inner layer's own error that names its cause (it may not import kafka).
+    assert dependency_of(TopicNotAssigned("no partition of the events topic assigned")) == BROKER
 
 
 def test_backoff_grows_to_a_cap_and_starts_again() -> None:

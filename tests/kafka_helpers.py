@@ -12,6 +12,7 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from services.application import Verkosto
 from services.ingest import CommandIngest
+from services.relay import Relay
 from services.settings import Settings
 
 PARTNER = {"name": "Acme Oy", "kind": "organisation", "roles": ["customer"]}
@@ -105,3 +106,16 @@ def consume(settings: Settings, topic: str, count: int, timeout_s: float = 30.0)
 
 def header(record: Any, name: str) -> str:
     return dict(record.headers)[name].decode()
+
+
+def publish_all(app: Verkosto, settings: Settings) -> int:
+    """Runs the real relay until everything recorded is on the events topic; returns the
+    last position published."""
+    relay = Relay(app, settings)
+    try:
+        relay.resume()
+        while relay.publish_batch():
+            pass
+        return relay.position
+    finally:
+        relay.close()

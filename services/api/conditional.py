@@ -79,12 +79,8 @@ def read_models_version(conn: Any, base: str) -> list[tuple[str, str, int, int]]
             ).format(p=sql.Literal(row["projection"]), rm=sql.Identifier(row["rm_schema"]))
             for row in active
         )
-        found = {r["projection"]: r for r in cur.execute(union).fetchall()}
-    return [
-        (r["projection"], r["rm_schema"], int(f["position"]), int(f["parked"]))
-        for r in active
-        for f in [found[r["projection"]]]
-    ]
+        found = {r["projection"]: (int(r["position"]), int(r["parked"])) for r in cur.execute(union).fetchall()}
+    return [(r["projection"], r["rm_schema"], *found[r["projection"]]) for r in active]
 
 
 def position_tag(request: Request, _: Dashboard, services: ServicesDep) -> None:

@@ -17,9 +17,8 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from services.api.app import create_app
 from services.application import Verkosto
-from services.relay import Relay
 from services.settings import Settings
-from tests.kafka_helpers import RunningIngest, command, contact, opened, produce
+from tests.kafka_helpers import RunningIngest, command, contact, opened, produce, publish_all
 
 
 def group_offsets(admin: KafkaAdminClient, group: str) -> dict[TopicPartition, Any]:
@@ -96,13 +95,7 @@ def test_the_ingest_commits_to_kafka_what_it_stored_and_broker_side_lag_matches_
 
     # The relay: its recorded last offsets per partition are the broker's end offsets of
     # the events topic, and /metrics says nothing is left to publish.
-    relay = Relay(app, settings)
-    try:
-        relay.resume()
-        while relay.publish_batch():
-            pass
-    finally:
-        relay.close()
+    publish_all(app, settings)
     ends = end_offsets(settings, settings.events_topic)
     with TestClient(create_app(settings)) as client:
         figures = samples(client.get("/metrics").text)

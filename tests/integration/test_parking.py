@@ -29,10 +29,9 @@ from projections.registry import active_schema
 from projections.tracking import Delivered, Tracker
 from services.application import Rejected, Request, Verkosto
 from services.metrics import HealthCollector, _age_after, read_health
-from services.relay import Relay
 from services.replay import StoreHistory
 from services.settings import Settings
-from tests.kafka_helpers import consume
+from tests.kafka_helpers import consume, publish_all
 
 PARTNER = {"name": "Acme Oy", "kind": "organisation", "roles": ["customer"]}
 POISON_STEWARD = "poison-steward"
@@ -62,14 +61,7 @@ def transfer(pid: uuid.UUID, steward: str) -> c.Command:
 
 def published(app: Verkosto, settings: Settings) -> list[Delivered]:
     """Everything recorded, through the real relay and broker, in position order."""
-    relay = Relay(app, settings)
-    try:
-        relay.resume()
-        while relay.publish_batch():
-            pass
-        count = relay.position
-    finally:
-        relay.close()
+    count = publish_all(app, settings)
     records = consume(settings, settings.events_topic, count)
     assert len(records) == count
     return sorted((Delivered(r.partition, r.offset, json.loads(r.value)) for r in records), key=lambda d: d.position)

@@ -15,7 +15,7 @@ from services.application import Request, Verkosto
 from services.db import connect
 from services.relay import Relay
 from services.settings import Settings
-from tests.kafka_helpers import consume
+from tests.kafka_helpers import consume, publish_all
 
 PERSON = {"name": "Maija Meikäläinen", "kind": "person", "roles": ["customer"]}
 
@@ -56,13 +56,7 @@ def stored_position(settings: Settings) -> int | None:
 
 def test_each_value_is_the_published_event_as_the_contract_encodes_it(app: Verkosto, settings: Settings) -> None:
     record(app, 3, 2)  # a person partner and participants: sealed fields, unsealed on the bus
-    relay = Relay(app, settings)
-    try:
-        relay.resume()
-        while relay.publish_batch():
-            pass
-    finally:
-        relay.close()
+    publish_all(app, settings)
     expected = {
         n.id: json.dumps(published_event(n.topic, n.state, n.id, app.reveal)).encode()
         for n in app.recorder.select_notifications(start=1, limit=100)
@@ -107,13 +101,7 @@ def test_a_relay_closed_with_a_page_in_flight_stores_it_and_stops_its_reader(app
 
 def test_each_event_lands_on_the_partition_the_producer_picks_for_its_key(app: Verkosto, settings: Settings) -> None:
     ids = record(app, 12, 1)
-    relay = Relay(app, settings)
-    try:
-        relay.resume()
-        while relay.publish_batch():
-            pass
-    finally:
-        relay.close()
+    publish_all(app, settings)
     records = consume(settings, settings.events_topic, 24)
     by_key = {r.key: r.partition for r in records}
     assert len(set(by_key.values())) > 1  # the check below means something

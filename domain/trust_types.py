@@ -2,15 +2,18 @@
 
 Plain frozen dataclasses that round-trip through JSON, plus the small time and number
 helpers the model and its types share.
+
+A projection catch-up or rebuild runs these once per event, so the hot paths spell their
+fields out instead of going through ``dataclasses.fields``/``replace``: the results are
+the same, field by field and float by float.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from domain.timeline import check_aware
 
@@ -22,6 +25,7 @@ Phase = Literal["interest", "trust", "commitment"]
 KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
 DIRECTIONS = ("inbound", "outbound")
 SECONDS_PER_DAY = 86_400.0
+Frozen = TypeVar("Frozen")
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,10 @@ class Happening:
 
 @dataclass(frozen=True)
 class TrustState:
-    """The fold state. Stored as JSON, so it round-trips through to_dict/from_dict."""
+    """The fold state. Stored as JSON, so it round-trips through to_dict/from_dict.
+
+    Hot paths build it with assembled(), which skips __init__: keep it free of
+    __post_init__ and field defaults."""
 
     opened_at: datetime
     as_of: datetime
@@ -82,26 +89,105 @@ class TrustState:
         return min(self.inbound_interest, self.outbound_interest)
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)}
+        # In field order, like every stored row so far.
+        return {
+            "opened_at": to_json_value(self.opened_at),
+            "as_of": to_json_value(self.as_of),
+            "inbound_interest": self.inbound_interest,
+            "outbound_interest": self.outbound_interest,
+            "org_trust": self.org_trust,
+            "personal_trust": self.personal_trust,
+            "familiarity": self.familiarity,
+            "attention": self.attention,
+            "last_contact_at": to_json_value(self.last_contact_at),
+            "last_joint_activity_at": to_json_value(self.last_joint_activity_at),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrustState:
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = data[f.name]
-            if f.name in _TIMES:
-                values[f.name] = None if raw is None else parse_time(raw, f.name)
-            else:
-                values[f.name] = float(raw)
-        return cls(**values)
+        # Read in field order, so a broken row names the same field as it always did.
+        return assembled(
+            cls,
+            {
+                "opened_at": _time_from_json(data["opened_at"], "opened_at"),
+                "as_of": _time_from_json(data["as_of"], "as_of"),
+                "inbound_interest": float(data["inbound_interest"]),
+                "outbound_interest": float(data["outbound_interest"]),
+                "org_trust": float(data["org_trust"]),
+                "personal_trust": float(data["personal_trust"]),
+                "familiarity": float(data["familiarity"]),
+                "attention": float(data["attention"]),
+                "last_contact_at": _time_from_json(data["last_contact_at"], "last_contact_at"),
+                "last_joint_activity_at": _time_from_json(data["last_joint_activity_at"], "last_joint_activity_at"),
+            },
+        )
 
 
-_TIMES = frozenset({"opened_at", "as_of", "last_contact_at", "last_joint_activity_at"})
+@dataclass(slots=True)
+class DraftState:
+    """A TrustState while one step or decay changes it: a mutable working copy, so a step
+    builds a single frozen TrustState at the end instead of one per change. Private to
+    the trust model: never stored, never returned."""
+
+    opened_at: datetime
+    as_of: datetime
+    inbound_interest: float
+    outbound_interest: float
+    org_trust: float
+    personal_trust: float
+    familiarity: float
+    attention: float
+    last_contact_at: datetime | None
+    last_joint_activity_at: datetime | None
+
+    @classmethod
+    def of(cls, state: TrustState) -> DraftState:
+        return cls(
+            state.opened_at,
+            state.as_of,
+            state.inbound_interest,
+            state.outbound_interest,
+            state.org_trust,
+            state.personal_trust,
+            state.familiarity,
+            state.attention,
+            state.last_contact_at,
+            state.last_joint_activity_at,
+        )
+
+    def round_numbers(self, decimals: int) -> None:
+        """Rounds every number as stored, so replaying the same history gives the same rows."""
+        self.inbound_interest = round(self.inbound_interest, decimals)
+        self.outbound_interest = round(self.outbound_interest, decimals)
+        self.org_trust = round(self.org_trust, decimals)
+        self.personal_trust = round(self.personal_trust, decimals)
+        self.familiarity = round(self.familiarity, decimals)
+        self.attention = round(self.attention, decimals)
+
+    def frozen(self) -> TrustState:
+        return assembled(
+            TrustState,
+            {
+                "opened_at": self.opened_at,
+                "as_of": self.as_of,
+                "inbound_interest": self.inbound_interest,
+                "outbound_interest": self.outbound_interest,
+                "org_trust": self.org_trust,
+                "personal_trust": self.personal_trust,
+                "familiarity": self.familiarity,
+                "attention": self.attention,
+                "last_contact_at": self.last_contact_at,
+                "last_joint_activity_at": self.last_joint_activity_at,
+            },
+        )
 
 
 @dataclass(frozen=True)
 class TrustPoint:
-    """One row of the trajectory, as a read model stores it."""
+    """One row of the trajectory, as a read model stores it.
+
+    Built with assembled() once per folded event: keep it free of __post_init__ and
+    field defaults."""
 
     at: datetime
     inbound_interest: float
@@ -114,10 +200,31 @@ class TrustPoint:
     model_version: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)}
+        return {
+            "at": to_json_value(self.at),
+            "inbound_interest": self.inbound_interest,
+            "outbound_interest": self.outbound_interest,
+            "mutual_interest": self.mutual_interest,
+            "trust": self.trust,
+            "attention": self.attention,
+            "phase": self.phase,
+            "moved_by": to_json_value(self.moved_by),
+            "model_version": self.model_version,
+        }
 
 
 # Small helpers -------------------------------------------------------------------------
+
+
+def assembled(cls: type[Frozen], fields: dict[str, Any]) -> Frozen:
+    """An instance of the frozen dataclass ``cls`` holding ``fields``, every one of them,
+    made without calling its __init__. A frozen __init__ sets each field through
+    object.__setattr__, and for TrustState and TrustPoint that was a large part of every
+    folded event; the instance is the same (equal, same hash, repr and pickle). It skips
+    __post_init__ and defaults, so only for classes that have neither."""
+    instance = object.__new__(cls)
+    object.__setattr__(instance, "__dict__", fields)
+    return instance
 
 
 def saturate(value: float, gain: float) -> float:
@@ -125,23 +232,24 @@ def saturate(value: float, gain: float) -> float:
     return value + gain * (1.0 - value)
 
 
+_MINUS_LN2 = -math.log(2.0)  # the same float the formula below always computed
+
+
 def remaining(days: float, half_life_days: float) -> float:
-    return math.exp(-math.log(2.0) * days / half_life_days)
+    # Kept as (-ln 2 * days) / half-life: folding ln 2 / half-life into one constant
+    # would round differently and change stored numbers.
+    return math.exp(_MINUS_LN2 * days / half_life_days)
 
 
 def days_between(start: datetime, end: datetime) -> float:
     return (end - start).total_seconds() / SECONDS_PER_DAY
 
 
-@cache
-def _numeric_fields() -> tuple[str, ...]:
-    return tuple(f.name for f in fields(TrustState) if f.name not in _TIMES)
-
-
 def rounded(state: TrustState, params: TrustParameters) -> TrustState:
-    # Called for every event a projection or rebuild folds: the field list is looked up once.
-    numbers = {name: round(getattr(state, name), params.decimals) for name in _numeric_fields()}
-    return replace(state, **numbers)
+    """The state with every number rounded as stored (the fold rounds its drafts itself)."""
+    draft = DraftState.of(state)
+    draft.round_numbers(params.decimals)
+    return draft.frozen()
 
 
 def later(a: datetime | None, b: datetime) -> datetime:
@@ -151,13 +259,19 @@ def later(a: datetime | None, b: datetime) -> datetime:
 
 def utc(moment: datetime) -> datetime:
     # One offset everywhere, so the same instant always serialises to the same string.
-    return moment.astimezone(UTC)
+    # Most moments already are UTC, and astimezone would return them unchanged anyway.
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
 
 
 def parse_time(text: str, name: str) -> datetime:
     moment = datetime.fromisoformat(text)
-    check_aware(moment, name)
+    if moment.tzinfo is not UTC:  # stored times are UTC, and UTC is always aware
+        check_aware(moment, name)
     return moment
+
+
+def _time_from_json(raw: str | None, name: str) -> datetime | None:
+    return None if raw is None else parse_time(raw, name)
 
 
 def to_json_value(value: Any) -> Any:

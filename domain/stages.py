@@ -1,12 +1,23 @@
 """The network-management method as a state machine.
 
-Analyse, prioritise, maintain, manage, wind down (the source's "palliative care"), then
-ended. Moving forward goes one step at a time, so nobody skips the method; stepping back
-to an earlier stage is re-evaluation and always allowed; winding down can be decided once
-a partner has been prioritised; only a wind-down ends.
+Analyse, prioritise, then maintain or manage, wind down (the source's "palliative care"),
+then ended. The source notes describe maintaining, managing and winding down as
+continuous activities chosen per segment, not as a pipeline a partner must pass through,
+so the machine only enforces what the method really orders:
+
+- analysing leads only to prioritising: nobody skips the prioritisation;
+- once prioritised, a partner may be maintained (light upkeep) or managed (active
+  leadership), and may switch between the two as its segment changes;
+- winding down can be decided from any stage after prioritising (prioritise, maintain,
+  manage);
+- only a wind-down ends, and ended is final: nothing moves out of it;
+- stepping back to an earlier stage is re-evaluation and is allowed from every stage but
+  ended.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from domain.errors import IllegalStageTransition, NothingChanged
 from domain.values import Stage
@@ -19,16 +30,24 @@ ORDER = (
     Stage.WIND_DOWN,
     Stage.ENDED,
 )
-_WIND_DOWN_FROM = frozenset({Stage.PRIORITISE, Stage.MAINTAIN, Stage.MANAGE})
+
+# Moves onward from each stage; steps back to an earlier stage in ORDER come on top.
+# Maintain and manage point at each other because they are alternatives, not steps.
+_ONWARD: Mapping[Stage, frozenset[Stage]] = {
+    Stage.ANALYSE: frozenset({Stage.PRIORITISE}),
+    Stage.PRIORITISE: frozenset({Stage.MAINTAIN, Stage.MANAGE, Stage.WIND_DOWN}),
+    Stage.MAINTAIN: frozenset({Stage.MANAGE, Stage.WIND_DOWN}),
+    Stage.MANAGE: frozenset({Stage.MAINTAIN, Stage.WIND_DOWN}),
+    Stage.WIND_DOWN: frozenset({Stage.ENDED}),
+    Stage.ENDED: frozenset(),
+}
 
 
 def is_allowed(current: Stage, target: Stage) -> bool:
-    if target == Stage.ENDED:
-        return current == Stage.WIND_DOWN
-    if target == Stage.WIND_DOWN:
-        return current in _WIND_DOWN_FROM
-    step = ORDER.index(target) - ORDER.index(current)
-    return step == 1 or step < 0
+    if current == Stage.ENDED:
+        return False  # an ended partnership is history, not a stage to re-evaluate
+    steps_back = ORDER.index(target) < ORDER.index(current)
+    return steps_back or target in _ONWARD[current]
 
 
 def check_transition(current: Stage, target: Stage) -> None:
@@ -37,7 +56,7 @@ def check_transition(current: Stage, target: Stage) -> None:
     if not is_allowed(current, target):
         allowed = [s.value for s in ORDER if s != current and is_allowed(current, s)]
         raise IllegalStageTransition(
-            f"cannot move from {current.value} to {target.value}; allowed: {', '.join(allowed)}",
+            f"cannot move from {current.value} to {target.value}; allowed: {', '.join(allowed) or 'none'}",
             current=current.value,
             target=target.value,
             allowed=allowed,

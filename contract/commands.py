@@ -1,11 +1,11 @@
 """The commands integrators send, over HTTP and on Kafka, derived from the aggregates.
 
 Each command is the signature of the aggregate method marked ``@records(Event)``: its
-parameters (but ``meta``, ``expected_version`` and ``id``) become the command's fields,
-with the types and limits the domain declared there, and ``type`` is the event's
-contract name. Integrators report what happened, so a command is named after the event
-it records; inside, it is the method's imperative (``log_contact``). Extend the domain;
-this module follows.
+parameters (but ``meta``, ``expected_version``, ``id`` and what the service looks up,
+``domain.base.SUPPLIED``) become the command's fields, with the types and limits the
+domain declared there, and ``type`` is the event's contract name. Integrators report what
+happened, so a command is named after the event it records; inside, it is the method's
+imperative (``log_contact``). Extend the domain; this module follows.
 """
 
 from __future__ import annotations
@@ -30,13 +30,15 @@ from pydantic import (
 )
 
 from contract.events import AGGREGATES
-from domain.base import Aggregate, DomainEvent
+from domain.base import SUPPLIED, Aggregate, DomainEvent
+from domain.organisation import ORGANISATION_ID
 from domain.values import Name, check_storable
 
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
-# Not the command's own fields: where it is recorded, and the aggregate's id.
-_NOT_FIELDS = frozenset({"self", "cls", "meta", "expected_version", "id"})
+# Not the command's own fields: where it is recorded, the aggregate's id, and what the
+# service looks up for it.
+_NOT_FIELDS = frozenset({"self", "cls", "meta", "expected_version", "id"}) | SUPPLIED
 
 
 def _plausible(moment: datetime) -> datetime:
@@ -112,8 +114,20 @@ class NetworkCommand(Command):
         return "network_id"
 
 
+class OrganisationCommand(Command):
+    """There is one organisation, under a well-known id: its commands name no target (on
+    Kafka, any message key will do; its id keeps them in order on one partition)."""
+
+    def target_id(self) -> UUID:
+        return ORGANISATION_ID
+
+
 def _base_for(aggregate: type[Aggregate]) -> type[Command]:
-    bases: dict[str, type[Command]] = {"partnership": PartnershipCommand, "network": NetworkCommand}
+    bases: dict[str, type[Command]] = {
+        "partnership": PartnershipCommand,
+        "network": NetworkCommand,
+        "organisation": OrganisationCommand,
+    }
     return bases[aggregate.kind]
 
 
@@ -127,6 +141,7 @@ class CommandSpec:
     method: str
     event: type[DomainEvent]
     fields: tuple[str, ...]
+    supplied: tuple[str, ...] = ()  # what the service looks up and passes (SUPPLIED)
 
     @property
     def creates(self) -> bool:
@@ -145,8 +160,9 @@ def _spec(aggregate: type[Aggregate], attribute: str, method: Callable[..., Any]
     event: type[DomainEvent] = getattr(aggregate, method.__records__.__name__)  # type: ignore[attr-defined]
     name = getattr(method, "__command__", None) or _camel(attribute)
     hints = get_type_hints(method, include_extras=True)
+    parameters = inspect.signature(method).parameters
     fields: dict[str, Any] = {}
-    for parameter in inspect.signature(method).parameters.values():
+    for parameter in parameters.values():
         if parameter.name in _NOT_FIELDS:
             continue
         hint = hints[parameter.name]
@@ -161,7 +177,8 @@ def _spec(aggregate: type[Aggregate], attribute: str, method: Callable[..., Any]
     fields["type"] = (Literal[event.type], event.type if creates else ...)
     derived = cast(type[Command], create_model(name, __base__=_base_for(aggregate), __module__=__name__, **fields))
     derived.__doc__ = (event.__doc__ or "").strip() or f"Records {event.type}."
-    return CommandSpec(derived, aggregate, attribute, event, tuple(n for n in fields if n != "type"))
+    supplied = tuple(n for n in parameters if n in SUPPLIED)
+    return CommandSpec(derived, aggregate, attribute, event, tuple(n for n in fields if n != "type"), supplied)
 
 
 def _specs() -> tuple[CommandSpec, ...]:

@@ -17,10 +17,11 @@ from typing import Any
 
 from domain.base import Aggregate, DomainEvent
 from domain.network import Network
+from domain.organisation import Organisation
 from domain.partnership import Partnership
 
 SCHEMA = "verkosto.event.v1"
-AGGREGATES: tuple[type[Aggregate], ...] = (Partnership, Network)
+AGGREGATES: tuple[type[Aggregate], ...] = (Partnership, Network, Organisation)
 # Fields every stored event has, which the published form carries in its envelope.
 ENVELOPE = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic", "meta"})
 Reveal = Callable[[str, dict[str, Any]], dict[str, Any]]

@@ -45,12 +45,18 @@ class DomainEvent(BaseModel):
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
+# Command parameters the service looks up for a command, never what a sender says: the
+# contract leaves them out of the command, and the application passes them (an
+# evaluation is scored against the organisation's criteria catalogue in force).
+SUPPLIED = frozenset({"catalogue"})
+
 
 def records(event_class: type[DomainEvent], command: str | None = None) -> Callable[[Command], Command]:
     """Marks an aggregate method as the command that records ``event_class``. Its
-    parameters (all but ``meta``, ``expected_version`` and ``id``) are the command's
-    fields, typed with what the contract accepts; the contract derives its command from
-    them, named ``command`` or after the method (``log_contact``: ``LogContact``)."""
+    parameters (all but ``meta``, ``expected_version``, ``id`` and the ``SUPPLIED``) are
+    the command's fields, typed with what the contract accepts; the contract derives its
+    command from them, named ``command`` or after the method (``log_contact``:
+    ``LogContact``)."""
 
     def mark(method: Command) -> Command:
         method.__records__ = event_class  # type: ignore[attr-defined]

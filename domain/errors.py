@@ -50,3 +50,29 @@ class MembershipError(DomainError):
 
 class VersionConflict(DomainError):
     code = "version_conflict"
+
+
+class CriteriaError(DomainError):
+    """The shared criteria catalogue, or an evaluation against it, broke a rule."""
+
+    code = "criteria"
+
+
+class TooManyCriteria(CriteriaError):
+    code = "too_many_criteria"
+
+
+class InvalidCatalogue(CriteriaError):
+    code = "invalid_catalogue"
+
+
+class UnknownCriterion(CriteriaError):
+    code = "unknown_criterion"
+
+
+class CriteriaNotScored(CriteriaError):
+    code = "criteria_not_scored"
+
+
+class ScoredAndSkipped(CriteriaError):
+    code = "scored_and_skipped"

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, ClassVar
 from uuid import UUID
 
 from domain.base import Aggregate, check_not_in_future, records
+from domain.criteria import CatalogueInForce, SkippedCriterion, Skips, check_scores
 from domain.errors import InvalidOutcomeFactor, NothingChanged, StageOutOfOrder
 from domain.stages import check_transition
 from domain.timeline import in_force_at
@@ -110,6 +111,10 @@ class Partnership(Aggregate):
         factors: dict[str, float]
         outcome: float  # derived: the product of the factors
         note: FreeText | None = None
+        # The organisation's version of the criteria catalogue it was scored under; None:
+        # recorded before any catalogue existed ("pre_catalogue"), with free factors.
+        catalogue_version: int | None = None
+        skipped: tuple[SkippedCriterion, ...] = ()  # the catalogue's criteria not scored, and why
 
         def apply(self, p: Partnership) -> None:
             p.last_outcome = self.outcome
@@ -261,11 +266,24 @@ class Partnership(Aggregate):
         factors: Factors,
         meta: EventMeta,
         note: Text | None = None,
+        skipped: Skips | None = None,
         expected_version: int | None = None,
+        *,
+        catalogue: CatalogueInForce | None = None,  # supplied by the service (domain.base.SUPPLIED)
     ) -> None:
         self.check_can_record(meta, expected_version)
+        reasons = dict(skipped or {})
+        check_scores(catalogue.catalogue if catalogue else None, factors, reasons)
         check_outcome_factors(factors)
-        self.trigger_event(self.Evaluated, factors=dict(factors), outcome=outcome_of(factors), note=note, meta=meta)
+        self.trigger_event(
+            self.Evaluated,
+            factors=dict(factors),
+            outcome=outcome_of(factors),
+            note=note,
+            catalogue_version=catalogue.version if catalogue else None,
+            skipped=tuple(SkippedCriterion(criterion=name, reason=why) for name, why in reasons.items()),
+            meta=meta,
+        )
 
     @records(Segmented, command="Segment")
     def segment_as(

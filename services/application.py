@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from contract import commands as c
 from domain.base import Aggregate
 from domain.errors import DomainError
+from domain.organisation import ORGANISATION_ID, Organisation, supplied_by
 from domain.values import EventMeta
 from services.aggregate_cache import DEFAULT_CAPACITY, AggregateCache
 from services.eventstore import CommandRecord, ConsumerPosition, EventStoreApplication
@@ -141,7 +142,10 @@ class Verkosto(Reading, IncrementalLoading, EventStoreApplication):
     def decide(self, requests: Sequence[Request]) -> Decision:
         recorded_at = self.clock()
         seen = self.find_commands([r.command.command_id for r in requests if r.command.command_id])
-        generation, loaded = self._load({i for r in requests if (i := _target_id(r.command)) is not None})
+        targets = {i for r in requests if (i := _target_id(r.command)) is not None}
+        if any(c.BY_MODEL[type(r.command)].supplied for r in requests):
+            targets.add(ORGANISATION_ID)  # what the service supplies is the organisation's
+        generation, loaded = self._load(targets)
         aggregates = {i: e.aggregate for i, e in loaded.items()}
         decision = Decision(requests, [], {}, [], generation, {i: e.snapshot_version for i, e in loaded.items()})
         first_use: dict[str, int] = {}
@@ -278,14 +282,18 @@ def _apply(command: c.Command, meta: EventMeta, aggregates: dict[UUID, Aggregate
     target = command.target_id()
     kind = spec.aggregate.kind
     if spec.creates:
-        if target is not None and target in aggregates:
+        if target is not None and (target in aggregates or target == ORGANISATION_ID):  # that id is taken
             raise _Exists(f"{target} already exists", id=str(target))
         create = getattr(spec.aggregate, spec.method)
         return create(**spec.arguments(command), meta=meta, id=target)  # type: ignore[no-any-return]
     if target is None:
         raise _Unknown(f"{kind}_id is required", field=f"{kind}_id")
     aggregate = aggregates.get(target)
+    if aggregate is None and target == ORGANISATION_ID:  # founded on its first command: nobody sends that
+        aggregate = Organisation.found(meta)
     if not isinstance(aggregate, spec.aggregate):
         raise _Unknown(f"no {kind} {target}", id=str(target))
-    getattr(aggregate, spec.method)(**spec.arguments(command), meta=meta, expected_version=command.expected_version)
+    supplied = supplied_by(aggregates.get(ORGANISATION_ID))  # as the batch has it so far
+    arguments = {**spec.arguments(command), **{name: supplied[name] for name in spec.supplied}}
+    getattr(aggregate, spec.method)(**arguments, meta=meta, expected_version=command.expected_version)
     return aggregate

@@ -18,6 +18,7 @@ from services.api import (
     networks,
     observability,
     openapi,
+    organisation,
     outage,
     partnerships,
     problems,
@@ -57,6 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
     api.include_router(health.router)
     api.include_router(partnerships.router)
     api.include_router(networks.router)
+    api.include_router(organisation.router)
     # A read that names its moment is answered 304 before any work if nothing changed.
     api.include_router(projections.router, dependencies=[conditional.UnchangedSince])
     api.include_router(audit.router)

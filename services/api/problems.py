@@ -68,6 +68,13 @@ REFUSALS: dict[str, tuple[int, str]] = {
     "occurred_in_future": REFUSED,
     "nothing_changed": REFUSED,
     "membership": REFUSED,
+    # The criteria catalogue and evaluations against it: rules of the organisation's state.
+    "criteria": REFUSED,
+    "too_many_criteria": REFUSED,
+    "invalid_catalogue": REFUSED,
+    "unknown_criterion": REFUSED,
+    "criteria_not_scored": REFUSED,
+    "scored_and_skipped": REFUSED,
 }
 DEFAULT_REFUSAL = REFUSED  # a domain rule added without a row here is still a 409
 

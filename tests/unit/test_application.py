@@ -12,6 +12,8 @@ import pytest
 from contract import commands as c
 from contract.commands import SPECS
 from domain.network import Network
+from domain.operating_model import DEFAULT_MODEL
+from domain.organisation import Organisation
 from domain.partnership import Partnership
 from services.application import Accepted, ConcurrentWrite, Rejected, Request, tally
 from services.eventstore import ConsumerPosition, StalePosition
@@ -103,6 +105,8 @@ def test_every_command_reaches_the_method_it_was_derived_from() -> None:
         "LogNetworkContribution": {"our_effort_hours": 2.0},
         "EvaluateNetwork": {"factors": {"value": 1.0}},
         "LeaveNetwork": {"reason": "other"},
+        "DefineCriteria": {"criteria": [{"name": "fit", "description": "how well they fit"}]},
+        "DefineOperatingModel": {"cells": [{**cell.model_dump(), "cadence_days": 30} for cell in DEFAULT_MODEL.cells]},
     }
     assert set(bodies) == {spec.model.__name__ for spec in SPECS}
     for name, body in bodies.items():
@@ -110,6 +114,8 @@ def test_every_command_reaches_the_method_it_was_derived_from() -> None:
         target = {"partnership_id": pid} if spec.aggregate is Partnership else {"network_id": nid}
         if spec.aggregate is Network and "partnership_id" in body:
             target = {"network_id": nid}
+        if spec.aggregate is Organisation:
+            target = {}  # one organisation, under its well-known id
         command = spec.model.model_validate({**body, **target, "type": spec.event.type})
         (outcome,) = app.execute([api(command)])
         assert isinstance(outcome, Accepted), (name, outcome)

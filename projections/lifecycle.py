@@ -10,35 +10,46 @@ import psycopg
 from psycopg import sql
 
 from contract.events import Published
-from domain.lifecycle import Activity, PartnershipFacts
+from domain.lifecycle import Activity, Evaluation, Interest, PartnershipFacts, Segmentation
+from domain.organisation import Organisation
 from domain.partnership import Partnership
 from domain.timeline import in_force_at
-from domain.values import Importance, Stage, TransferReason
+from domain.values import Direction, Importance, Role, Stage, TransferReason
 from projections.lifecycle_rows import ROW_TABLES, ROWS_DDL, apply_rows
 
 P = Partnership
 PARTNERSHIP_TYPES = (
     P.Opened,
     P.ContactLogged,
+    P.InterestSignalled,
     P.JointActivityRecorded,
     P.Evaluated,
     P.Segmented,
+    P.RolesChanged,
     P.OwnershipTransferred,
     P.StageChanged,
 )
 
 
+def _by_time(items: list[list[Any]]) -> list[list[Any]]:
+    # Stable: of facts taking effect at one moment, the later recorded stays later.
+    return sorted(items, key=lambda item: item[0])
+
+
 def fold_partnership(doc: dict[str, Any] | None, published: Published) -> dict[str, Any] | None:
-    """Keeps every fact with its valid time, so the flags can be asked about any date."""
-    event, at = published.event, published.occurred_at
+    """Keeps every fact with its valid time and version, so the flags can be asked about
+    any date and name the events behind them."""
+    event, at, v = published.event, published.occurred_at, published.version
     if isinstance(event, P.Opened):
         return {
             "partner_name": event.partner.name,
             "partner_kind": event.partner.kind.value,
             "opened_at": at,
             "tenures": [[at, event.owner_unit, event.steward]],
+            "roles": [[at, [Role(r).value for r in event.partner.roles], v]],
             "transitions": [],
-            "contacts_at": [],
+            "contacts": [],
+            "interests": [],
             "segments": [],
             "activities": [],
             "evaluations": [],
@@ -47,21 +58,24 @@ def fold_partnership(doc: dict[str, Any] | None, published: Published) -> dict[s
     if doc is None:
         return None  # events of a partnership opened before this read model existed
     if isinstance(event, P.ContactLogged):
-        doc["contacts_at"] = sorted([*doc["contacts_at"], at])
+        doc["contacts"] = _by_time([*doc["contacts"], [at, v]])
+    elif isinstance(event, P.InterestSignalled):
+        doc["interests"].append([at, event.direction == Direction.INBOUND, v])
     elif isinstance(event, P.JointActivityRecorded):
-        doc["activities"].append([at, event.our_effort_hours, event.their_effort_hours])
+        doc["activities"].append([at, event.our_effort_hours, event.their_effort_hours, v])
     elif isinstance(event, P.Evaluated):
-        doc["evaluations"].append([at, event.outcome])
+        doc["evaluations"].append([at, event.outcome, v])
     elif isinstance(event, P.Segmented):
-        entry = [at, event.segment.now.value, event.segment.future.value]
-        doc["segments"] = sorted([*doc["segments"], entry], key=lambda s: s[0])
+        doc["segments"] = _by_time([*doc["segments"], [at, event.segment.now.value, event.segment.future.value, v]])
+    elif isinstance(event, P.RolesChanged):
+        doc["roles"] = _by_time([*doc["roles"], [at, [Role(r).value for r in event.roles], v]])
     elif isinstance(event, P.OwnershipTransferred):
-        doc["tenures"] = sorted([*doc["tenures"], [at, event.owner_unit, event.steward]], key=lambda t: t[0])
+        doc["tenures"] = _by_time([*doc["tenures"], [at, event.owner_unit, event.steward]])
         if event.reason == TransferReason.STEWARD_LEFT:
             doc["stewards_left_at"] = sorted([*doc["stewards_left_at"], at])
     elif isinstance(event, P.StageChanged):
         # The domain keeps stage moves in valid-time order, so appending keeps them sorted.
-        doc["transitions"].append([at, event.previous.value, event.stage.value, event.reason])
+        doc["transitions"].append([at, event.previous.value, event.stage.value, event.reason, v])
     return doc
 
 
@@ -89,9 +103,12 @@ def facts_of(partnership_id: str, doc: dict[str, Any], as_of: datetime) -> Partn
     moment = as_of.astimezone(UTC).isoformat()
     _, owner_unit, steward = _last(doc["tenures"], moment) or doc["tenures"][0]
     transition = _last(doc["transitions"], moment)
-    segment = _last(doc["segments"], moment)
-    contact = _last(doc["contacts_at"], moment)
+    segments = [s for s in doc["segments"] if s[0] <= moment]
+    segment = segments[-1] if segments else None
+    previous = segments[-2] if len(segments) > 1 else None
+    contact = _last(doc["contacts"], moment)
     left = _last(doc["stewards_left_at"], moment)
+    roles = _last(doc["roles"], moment) or doc["roles"][0]
     return PartnershipFacts(
         partnership_id=partnership_id,
         partner_name=doc["partner_name"],
@@ -100,12 +117,20 @@ def facts_of(partnership_id: str, doc: dict[str, Any], as_of: datetime) -> Partn
         stage=Stage(transition[2]) if transition else Stage.ANALYSE,
         stage_since=when(transition[0] if transition else doc["opened_at"]),
         opened_at=when(doc["opened_at"]),
-        last_contact_at=when(contact) if contact else None,
+        last_contact_at=when(contact[0]) if contact else None,
         segment_now=Importance(segment[1]) if segment else None,
         segment_future=Importance(segment[2]) if segment else None,
-        activities=tuple(Activity(when(a), o, t) for a, o, t in doc["activities"] if a <= moment),
-        evaluations=tuple((when(a), o) for a, o in doc["evaluations"] if a <= moment),
+        activities=tuple(Activity(when(a), o, t, v) for a, o, t, v in doc["activities"] if a <= moment),
+        evaluations=tuple(Evaluation(when(a), o, v) for a, o, v in doc["evaluations"] if a <= moment),
         steward_left_at=when(left) if left else None,
+        roles=tuple(roles[1]),
+        interests=tuple(Interest(when(a), inbound, v) for a, inbound, v in doc["interests"] if a <= moment),
+        segment_version=segment[3] if segment else 0,
+        previous_segment=Segmentation(Importance(previous[1]), Importance(previous[2]), previous[3])
+        if previous
+        else None,
+        stage_version=transition[4] if transition else 0,
+        last_contact_version=contact[1] if contact else 0,
     )
 
 
@@ -116,7 +141,8 @@ class LifecycleProjection:
     the rows' answers equal to."""
 
     name = "lifecycle"
-    handles = frozenset(t.type for t in PARTNERSHIP_TYPES)
+    # The operating model too: the flags are judged against the one in force.
+    handles = frozenset(t.type for t in PARTNERSHIP_TYPES) | {Organisation.OperatingModelDefined.type}
     tables: tuple[str, ...] = ROW_TABLES
     ddl = ROWS_DDL
 

@@ -21,8 +21,9 @@ import psycopg
 from psycopg import sql
 
 from contract.events import Published
+from domain.organisation import Organisation
 from domain.partnership import Partnership
-from domain.values import TransferReason
+from domain.values import Direction, Role, TransferReason
 
 P = Partnership
 
@@ -87,6 +88,28 @@ CREATE TABLE IF NOT EXISTS {rm}.evaluations (
     PRIMARY KEY (partnership_id, version)
 );
 CREATE INDEX IF NOT EXISTS evaluations_at ON {rm}.evaluations (partnership_id, at);
+CREATE TABLE IF NOT EXISTS {rm}.interests (
+    partnership_id uuid NOT NULL,
+    version        bigint NOT NULL,
+    at             timestamptz NOT NULL,
+    inbound        boolean NOT NULL,
+    PRIMARY KEY (partnership_id, version)
+);
+CREATE INDEX IF NOT EXISTS interests_at ON {rm}.interests (partnership_id, at);
+-- The roles the partner plays, from the opening and every change of them.
+CREATE TABLE IF NOT EXISTS {rm}.role_facts (
+    partnership_id uuid NOT NULL,
+    version        bigint NOT NULL,
+    at             timestamptz NOT NULL,
+    roles          text[] NOT NULL,
+    PRIMARY KEY (partnership_id, version)
+);
+-- The organisation's operating models, each in force from its effective moment.
+CREATE TABLE IF NOT EXISTS {rm}.operating_models (
+    version   bigint PRIMARY KEY,
+    effective timestamptz NOT NULL,
+    cells     jsonb NOT NULL
+);
 -- [valid_from, valid_to): what held then; valid_to NULL while it still holds.
 CREATE TABLE IF NOT EXISTS {rm}.periods (
     partnership_id uuid NOT NULL,
@@ -117,6 +140,9 @@ ROW_TABLES = (
     "contacts",
     "activities",
     "evaluations",
+    "interests",
+    "role_facts",
+    "operating_models",
     "periods",
 )
 
@@ -128,6 +154,8 @@ _FACTS: dict[str, tuple[tuple[str, str], ...]] = {
     "contacts": (),
     "activities": (("our_hours", "float8"), ("their_hours", "float8")),
     "evaluations": (("outcome", "float8"),),
+    "interests": (("inbound", "boolean"),),
+    "role_facts": (("roles", "text[]"),),
 }
 
 
@@ -136,6 +164,10 @@ def _fact(published: Published) -> tuple[str, list[Any]] | None:
     event = published.event
     if isinstance(event, P.Opened):
         return "tenure_facts", [event.owner_unit, event.steward, False]
+    if isinstance(event, P.RolesChanged):
+        return "role_facts", [[Role(r).value for r in event.roles]]
+    if isinstance(event, P.InterestSignalled):
+        return "interests", [event.direction == Direction.INBOUND]
     if isinstance(event, P.OwnershipTransferred):
         return "tenure_facts", [event.owner_unit, event.steward, event.reason == TransferReason.STEWARD_LEFT]
     if isinstance(event, P.StageChanged):
@@ -155,7 +187,11 @@ def _insert_facts(rm: sql.Identifier, table: str) -> sql.Composed:
     extra = _FACTS[table]
     names = sql.SQL("").join(sql.SQL(", ") + sql.Identifier(name) for name, _ in extra)
     values = sql.SQL("").join(
-        sql.SQL(", (r->>{})::").format(sql.Literal(3 + i)) + sql.SQL(cast) for i, (_, cast) in enumerate(extra)
+        # A JSON array becomes a text[] element by element (its text form is no array literal).
+        sql.SQL(", ARRAY(SELECT jsonb_array_elements_text(r->{}))").format(sql.Literal(3 + i))
+        if cast == "text[]"
+        else sql.SQL(", (r->>{})::").format(sql.Literal(3 + i)) + sql.SQL(cast)
+        for i, (_, cast) in enumerate(extra)
     )
     return sql.SQL(
         "INSERT INTO {rm}.{t} (partnership_id, version, at{names}) "
@@ -196,7 +232,26 @@ LEFT JOIN LATERAL (
 """
 
 
+async def _store_models(cur: psycopg.AsyncCursor[Any], rm: sql.Identifier, events: list[Published]) -> None:
+    """The organisation's operating models, each with the moment it applies from."""
+    models = [
+        [p.version, p.occurred_at, [cell.model_dump(mode="json") for cell in p.event.cells]]
+        for p in events
+        if isinstance(p.event, Organisation.OperatingModelDefined)
+    ]
+    if models:
+        await cur.execute(
+            sql.SQL(
+                "INSERT INTO {}.operating_models (version, effective, cells) "
+                "SELECT (r->>0)::bigint, (r->>1)::timestamptz, r->2 FROM jsonb_array_elements(%s::jsonb) r "
+                "ON CONFLICT DO NOTHING"
+            ).format(rm),
+            (json.dumps(models),),
+        )
+
+
 async def apply_rows(cur: psycopg.AsyncCursor[Any], rm: sql.Identifier, events: list[Published]) -> None:
+    await _store_models(cur, rm, events)
     partners: list[list[Any]] = []
     facts: dict[str, list[list[Any]]] = {table: [] for table in _FACTS}
     for published in events:
@@ -206,6 +261,8 @@ async def apply_rows(cur: psycopg.AsyncCursor[Any], rm: sql.Identifier, events: 
         table, columns = found
         if isinstance(published.event, P.Opened):
             partners.append([published.aggregate_id, published.event.partner.name, published.occurred_at])
+            roles = [Role(r).value for r in published.event.partner.roles]
+            facts["role_facts"].append([published.aggregate_id, published.version, published.occurred_at, roles])
         facts[table].append([published.aggregate_id, published.version, published.occurred_at, *columns])
     if partners:
         await cur.execute(

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import random
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from services.demo_partners import LEAVERS, OTHERS, ROLES, Plan, archetypes, dormant
+
 UNITS = ("research", "innovation", "operations", "public_affairs")
-STEWARDS = ("Aino", "Eero", "Helmi", "Ilmari", "Kaisa", "Lauri", "Minna", "Niilo", "Oona", "Paavo", "Ronja", "Sisu")
-LEAVERS = {"Eero": 520, "Minna": 800}  # stewards who leave, days after the start
 PREFIXES = (
     "Pohjola",
     "Kaleva",
@@ -41,7 +42,6 @@ SUFFIXES = (
     "Water Authority",
     "Design Studio",
 )
-ROLES = ("customer", "funder", "user", "researcher", "authority", "supplier")
 NETWORKS = (
     ("Nordic health data forum", ["information_sharing", "influence"], "member", "active", 900),
     ("Regional innovation ecosystem", ["shared_goal", "competitiveness"], "leader", "active", None),
@@ -52,114 +52,46 @@ NETWORKS = (
 )
 
 
-def commands(start: datetime, now: datetime, partners: int, seed: int) -> list[tuple[str, dict[str, Any]]]:
-    """(aggregate id, command) in valid-time order per aggregate; all within the rules."""
+@dataclass(frozen=True)
+class Demo:
+    """What the demo sends, and what it built: the flags each partnership must carry at
+    the demo's end (an archetype each; see services/demo_partners.py)."""
+
+    commands: list[tuple[str, dict[str, Any]]]
+    truth: dict[str, frozenset[str]]  # partnership id → its flags
+
+    def flagged(self, flag: str) -> set[str]:
+        return {pid for pid, flags in self.truth.items() if flag in flags}
+
+
+def build(start: datetime, now: datetime, partners: int, seed: int) -> Demo:
     rng = random.Random(seed)
     out: list[tuple[str, dict[str, Any]]] = []
     span = (now - start).days
-    partnership_ids = []
-    for n in range(partners):
+    truth: dict[str, frozenset[str]] = {}
+    for n, (archetype, steward) in enumerate(archetypes(partners)):
         pid = str(uuid.UUID(int=rng.getrandbits(128)))
-        partnership_ids.append(pid)
-        out += _partnership(rng, pid, n, start, span)
+        name = f"{PREFIXES[n % len(PREFIXES)]} {SUFFIXES[(n // len(PREFIXES)) % len(SUFFIXES)]}"
+        if n >= len(PREFIXES) * len(SUFFIXES):
+            name += f" {n}"
+        plan = Plan(rng, start, span, name, steward or rng.choice(OTHERS), rng.sample(ROLES, rng.randint(1, 2)))
+        # Opened early enough for its story: a leaver's before leaving, a dormant one long ago.
+        latest = min(LEAVERS.get(plan.steward, span) - 100, span * (0.2 if archetype is dormant else 0.4))
+        plan.open(rng.uniform(0, latest), rng.choice(UNITS))
+        truth[pid] = archetype(plan)
+        out += [(pid, {**c, "partnership_id": pid}) for c in plan.cmds]
     for name, purposes, role, activity, leave_after in NETWORKS:
-        out += _network(rng, name, purposes, role, activity, leave_after, start, span, partnership_ids)
-    return out
+        out += _network(rng, name, purposes, role, activity, leave_after, start, span, list(truth))
+    return Demo(out, truth)
+
+
+def commands(start: datetime, now: datetime, partners: int, seed: int) -> list[tuple[str, dict[str, Any]]]:
+    """(aggregate id, command) in valid-time order per aggregate; all within the rules."""
+    return build(start, now, partners, seed).commands
 
 
 def _at(start: datetime, day: float) -> str:
     return (start + timedelta(days=day)).isoformat()
-
-
-def _partnership(rng: random.Random, pid: str, n: int, start: datetime, span: int) -> list[tuple[str, dict[str, Any]]]:
-    opened = rng.uniform(0, span * 0.8)
-    # Nobody is made steward after they have left.
-    steward = rng.choice([s for s in STEWARDS if LEAVERS.get(s, span) > opened + 1])
-    name = f"{PREFIXES[n % len(PREFIXES)]} {SUFFIXES[(n // len(PREFIXES)) % len(SUFFIXES)]}"
-    if n >= len(PREFIXES) * len(SUFFIXES):
-        name += f" {n}"
-    cmds: list[dict[str, Any]] = [
-        {
-            "type": "partnership_opened",
-            "partner": {"name": name, "kind": "organisation", "roles": rng.sample(ROLES, rng.randint(1, 2))},
-            "owner_unit": rng.choice(UNITS),
-            "steward": steward,
-            "occurred_at": _at(start, opened),
-        }
-    ]
-    day, stage, stages = opened, "analyse", ["prioritise", "maintain", "manage"]
-    good = rng.random() < 0.7
-    while day < span - 1:
-        day += rng.expovariate(1 / 35)
-        if day >= span - 1:
-            break
-        if steward in LEAVERS and day >= LEAVERS[steward]:
-            left_on = LEAVERS[steward]
-            steward = rng.choice([s for s in STEWARDS if s not in LEAVERS])
-            cmds.append(
-                {
-                    "type": "ownership_transferred",
-                    "owner_unit": cmds[0]["owner_unit"],
-                    "steward": steward,
-                    "reason": "steward_left",
-                    "occurred_at": _at(start, max(left_on, opened + 0.5)),
-                }
-            )
-            continue
-        roll = rng.random()
-        at = _at(start, day)
-        if roll < 0.45:
-            cmds.append(
-                {
-                    "type": "contact_logged",
-                    "channel": rng.choice(["meeting", "call", "email", "visit"]),
-                    "direction": rng.choice(["inbound", "outbound"]),
-                    "participants": [steward],
-                    "occurred_at": at,
-                }
-            )
-        elif roll < 0.6:
-            cmds.append(
-                {
-                    "type": "interest_signalled",
-                    "direction": rng.choice(["inbound", "outbound"]),
-                    "strength": rng.randint(1, 3),
-                    "occurred_at": at,
-                }
-            )
-        elif roll < 0.72:
-            cmds.append(
-                {
-                    "type": "joint_activity_recorded",
-                    "kind": rng.choice(["project", "workshop", "pilot"]),
-                    "title": "Joint work",
-                    "our_effort_hours": rng.randint(4, 80),
-                    "their_effort_hours": rng.randint(4, 80),
-                    "occurred_at": at,
-                }
-            )
-        elif roll < 0.82:
-            factor = [10, 1] if good else [0.1, 1]
-            cmds.append(
-                {
-                    "type": "evaluated",
-                    "factors": {"fit": rng.choice(factor), "delivery": rng.choice(factor)},
-                    "occurred_at": at,
-                }
-            )
-        elif roll < 0.9:
-            now_ = rng.choice(["--", "-", "+", "++"])
-            cmds.append({"type": "segmented", "now": now_, "future": rng.choice(["-", "+", "++"]), "occurred_at": at})
-        elif stages:
-            stage = stages.pop(0)
-            cmds.append({"type": "stage_changed", "stage": stage, "reason": "annual_review", "occurred_at": at})
-        elif not good and stage != "wind_down":
-            stage = "wind_down"
-            cmds.append({"type": "stage_changed", "stage": stage, "reason": "low_value", "occurred_at": at})
-        elif stage == "wind_down":
-            cmds.append({"type": "stage_changed", "stage": "ended", "reason": "wound_down", "occurred_at": at})
-            break
-    return [(pid, {**c, "partnership_id": pid}) for c in cmds]
 
 
 def _network(

@@ -23,9 +23,14 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from domain import trust as model
-from domain.lifecycle import Activity, LifecycleThresholds, PartnershipFacts, lifecycle_flags
+from domain.lifecycle import (
+    LifecycleThresholds,
+    PartnershipFacts,
+    lifecycle_flags,
+)
+from domain.operating_model import OperatingModel
 from domain.values import Importance, Stage
+from projections.queries.board_facts import in_force, operating_model_at, trust_now_and_peak, window
 from projections.queries.board_filters import PREFILTERS, prefilter_params
 from projections.queries.rows import tuples
 
@@ -116,63 +121,13 @@ def _candidates(
         return cur.execute(query, args).fetchall()
 
 
-def _trust(
-    conn: psycopg.Connection[Any], trust_rm: sql.Identifier, ids: list[str], as_of: datetime, before: datetime
-) -> dict[str, tuple[float | None, float | None]]:
-    """(trust now, trust ``before``) per partnership, as insights.trust_at reads them."""
-    rows = tuples(
-        conn,
-        sql.SQL(
-            "SELECT u.pid::text, s.state, "
-            # The last point by then only matters before the state's own moment.
-            "CASE WHEN s.state IS NULL OR (s.state->>'as_of')::timestamptz > %(t)s THEN "
-            "(SELECT p.trust FROM {r}.trust_points p WHERE p.partnership_id = u.pid AND p.at <= %(t)s "
-            " ORDER BY p.at DESC, p.version DESC LIMIT 1) END, "
-            "(SELECT p.trust FROM {r}.trust_points p WHERE p.partnership_id = u.pid AND p.at <= %(b)s "
-            " ORDER BY p.at DESC, p.version DESC LIMIT 1) "
-            "FROM unnest(%(ids)s::uuid[]) u(pid) LEFT JOIN {r}.trust_state s ON s.partnership_id = u.pid"
-        ).format(r=trust_rm),
-        {"ids": ids, "t": as_of, "b": before},
-    )
-    answer: dict[str, tuple[float | None, float | None]] = {}
-    for pid, state_json, at_now, at_before in rows:
-        state = model.TrustState.from_dict(state_json) if state_json is not None else None
-        now = model.decay(state, as_of).trust if state is not None and as_of >= state.as_of else at_now
-        answer[pid] = (now, at_before)
-    return answer
-
-
-def _window(
-    conn: psycopg.Connection[Any], rm: sql.Identifier, ids: list[str], since: datetime, as_of: datetime
-) -> tuple[dict[str, list[Activity]], dict[str, list[tuple[datetime, float]]]]:
-    """Activities and evaluations after ``since`` up to ``as_of``, in recorded order (the
-    order the fold summed them in: float sums depend on it). One query for both."""
-    activities: dict[str, list[Activity]] = {}
-    evaluations: dict[str, list[tuple[datetime, float]]] = {}
-    for pid, at, ours, theirs, outcome, _version in tuples(
-        conn,
-        sql.SQL(
-            "SELECT partnership_id::text, at, our_hours, their_hours, NULL::float8, version FROM {rm}.activities "
-            "WHERE partnership_id = ANY(%(ids)s::uuid[]) AND at > %(since)s AND at <= %(t)s "
-            "UNION ALL SELECT partnership_id::text, at, NULL, NULL, outcome, version FROM {rm}.evaluations "
-            "WHERE partnership_id = ANY(%(ids)s::uuid[]) AND at > %(since)s AND at <= %(t)s "
-            "ORDER BY 1, 6"
-        ).format(rm=rm),
-        {"ids": ids, "since": since, "t": as_of},
-    ):
-        if outcome is None:
-            activities.setdefault(pid, []).append(Activity(at.astimezone(UTC), ours, theirs))
-        else:
-            evaluations.setdefault(pid, []).append((at.astimezone(UTC), outcome))
-    return activities, evaluations
-
-
 def _evaluate(
     conn: psycopg.Connection[Any],
     rm: sql.Identifier,
     trust_rm: sql.Identifier,
     rows: list[dict[str, Any]],
     as_of: datetime,
+    operating_model: OperatingModel,
     very_high: Counter[str] | None,
     t: LifecycleThresholds,
 ) -> list[dict[str, Any]]:
@@ -183,8 +138,9 @@ def _evaluate(
     ids = [r["pid"] for r in rows]
     if very_high is None:
         very_high = very_high_by_steward(conn, rm, as_of, sorted({r["steward"] for r in rows}))
-    trust = _trust(conn, trust_rm, ids, as_of, as_of - timedelta(days=t.trend_days))
-    activities, evaluations = _window(conn, rm, ids, as_of - timedelta(days=t.window_days) - SLACK, as_of)
+    trust = trust_now_and_peak(conn, trust_rm, ids, as_of)
+    facts_window = window(conn, rm, ids, as_of - timedelta(days=max(t.window_days, 2 * t.trend_days)) - SLACK, as_of)
+    held = in_force(conn, rm, ids, as_of)
     answered = []
     for r in rows:
         pid = r["pid"]
@@ -200,12 +156,14 @@ def _evaluate(
             last_contact_at=_utc(r["last_contact_at"]),
             segment_now=Importance(now_) if now_ is not None else None,
             segment_future=Importance(future) if future is not None else None,
-            activities=tuple(activities.get(pid, ())),
-            evaluations=tuple(evaluations.get(pid, ())),
+            activities=tuple(facts_window.activities.get(pid, ())),
+            evaluations=tuple(facts_window.evaluations.get(pid, ())),
             steward_left_at=_utc(r["left_at"]),
+            interests=tuple(facts_window.interests.get(pid, ())),
+            **held[pid],
         )
-        now, before = trust.get(pid, (None, None))
-        flags = lifecycle_flags(facts, as_of, now, before, very_high, t)
+        now, peak = trust.get(pid, (None, None))
+        flags = lifecycle_flags(facts, as_of, operating_model, now, peak, very_high, t)
         answered.append(
             {
                 "partnership_id": pid,
@@ -217,8 +175,12 @@ def _evaluate(
                 "last_contact_at": facts.last_contact_at,
                 "trust": round(now, 6) if now is not None else None,
                 "segment": {"now": now_, "future": future} if now_ is not None and future is not None else None,
+                "roles": list(facts.roles),
                 "transitions": [],
-                "flags": [{"name": flag.name, "reasons": list(flag.reasons)} for flag in flags],
+                "flags": [
+                    {"name": flag.name, "reasons": list(flag.reasons), "evidence": list(flag.evidence)}
+                    for flag in flags
+                ],
             }
         )
     return answered
@@ -251,8 +213,9 @@ def board_page(
     """One page of the board and the key to continue after it (None on the last page)."""
     as_of = q.as_of
     # Every steward's count only when it decides which rows are candidates.
-    very_high = very_high_by_steward(conn, rm, as_of) if q.flag == "needs_handover" else None
-    params = prefilter_params(as_of, very_high, t)
+    very_high = very_high_by_steward(conn, rm, as_of) if q.flag == "steward_overloaded" else None
+    operating_model = operating_model_at(conn, rm, as_of)
+    params = prefilter_params(as_of, operating_model, very_high, t)
     page: list[dict[str, Any]] = []
     after, chunk, more = q.after, q.limit + 1, False
     seen = matched = 0
@@ -260,7 +223,7 @@ def board_page(
         candidates = _candidates(conn, rm, trust_rm, q, after, chunk, params)
         if not candidates:
             break
-        evaluated = _evaluate(conn, rm, trust_rm, candidates, as_of, very_high, t)
+        evaluated = _evaluate(conn, rm, trust_rm, candidates, as_of, operating_model, very_high, t)
         for row in evaluated:
             seen += 1
             if q.flag is None or any(f["name"] == q.flag for f in row["flags"]):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -14,6 +14,7 @@ from psycopg.rows import dict_row
 
 from domain import trust as model
 from domain.lifecycle import LifecycleThresholds, lifecycle_flags
+from domain.operating_model import DEFAULT_MODEL, OperatingModel
 from domain.portfolio import Segmentation
 from projections.lifecycle import facts_of
 from projections.networks import network_facts
@@ -123,18 +124,26 @@ def trust_inputs(
     return _states(conn, trust_rm), points_by
 
 
+def trust_peak(points: list[dict[str, Any]], moment: datetime) -> float | None:
+    """The highest trust recorded at or before a moment (decay only lowers trust, so no
+    moment between points is higher)."""
+    earlier = [p["trust"] for p in points if p["at"] <= moment]
+    return max(earlier) if earlier else None
+
+
 def lifecycle(
     docs: dict[str, dict[str, Any]],
     states: dict[str, model.TrustState],
     points_by: dict[str, list[dict[str, Any]]],
     as_of: datetime,
     t: LifecycleThresholds,
+    operating_model: OperatingModel = DEFAULT_MODEL,
 ) -> list[dict[str, Any]]:
     """The reference answer of the whole board, folded in Python from per-partnership
     documents (``projections.lifecycle.fold_partnership``, keyed by partnership id) and
-    the trust read model (``trust_inputs``). The API answers from
-    projections/queries/board.py; tests hold the two equal. Nothing stores the documents:
-    whoever asks folds them from the events."""
+    the trust read model (``trust_inputs``), judged against ``operating_model`` (the one
+    in force at ``as_of``). The API answers from projections/queries/board.py; tests hold
+    the two equal. Nothing stores the documents: whoever asks folds them from the events."""
     facts = {
         pid: facts_of(pid, doc, as_of) for pid, doc in docs.items() if datetime.fromisoformat(doc["opened_at"]) <= as_of
     }
@@ -142,8 +151,8 @@ def lifecycle(
     rows = []
     for pid, f in sorted(facts.items(), key=lambda item: (item[1].partner_name, item[0])):
         now = trust_at(points_by.get(pid, []), states.get(pid), as_of)
-        before = trust_at(points_by.get(pid, []), None, as_of - timedelta(days=t.trend_days))
-        flags = lifecycle_flags(f, as_of, now, before, very_high, t)
+        peak = trust_peak(points_by.get(pid, []), as_of)
+        flags = lifecycle_flags(f, as_of, operating_model, now, peak, very_high, t)
         doc = docs[pid]
         rows.append(
             {
@@ -158,9 +167,10 @@ def lifecycle(
                 "segment": {"now": f.segment_now.value, "future": f.segment_future.value}
                 if f.segment_now and f.segment_future
                 else None,
+                "roles": list(f.roles),
                 "transitions": [
                     {"at": at, "from": previous, "to": stage, "reason": reason}
-                    for at, previous, stage, reason in doc["transitions"]
+                    for at, previous, stage, reason, _ in doc["transitions"]
                     if datetime.fromisoformat(at) <= as_of
                 ],
                 "flags": [asdict(flag) for flag in flags],

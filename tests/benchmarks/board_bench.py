@@ -151,7 +151,7 @@ def main() -> None:
                     ("lifecycle second page", "/v1/projections/lifecycle", {"cursor": board["next_cursor"]}),
                     ("lifecycle ?steward=", "/v1/projections/lifecycle", {"steward": steward}),
                     ("lifecycle ?stage=", "/v1/projections/lifecycle", {"stage": stage}),
-                    ("lifecycle ?flag=stale", "/v1/projections/lifecycle", {"flag": "stale"}),
+                    ("lifecycle ?flag=under_served", "/v1/projections/lifecycle", {"flag": "under_served"}),
                     ("lifecycle ?flag=rising", "/v1/projections/lifecycle", {"flag": "rising"}),
                     ("lifecycle ?flag=needs_handover", "/v1/projections/lifecycle", {"flag": "needs_handover"}),
                     ("lifecycle ?flag=wind_down…", "/v1/projections/lifecycle", {"flag": "wind_down_candidate"}),

@@ -106,7 +106,7 @@ def reads(t: Target) -> list[Row]:
         ("GET owners?at=, long", f"/v1/partnerships/{long}/owners?at={_iso(middle)}"),
         ("GET lifecycle first page (limit=100)", "/v1/projections/lifecycle?limit=100"),
         ("GET lifecycle ?steward=", f"/v1/projections/lifecycle?steward={steward}&limit=100"),
-        ("GET lifecycle ?flag=stale", "/v1/projections/lifecycle?flag=stale&limit=100"),
+        ("GET lifecycle ?flag=under_served", "/v1/projections/lifecycle?flag=under_served&limit=100"),
         ("GET portfolio", "/v1/projections/portfolio"),
         ("GET history, long (first page)", f"/v1/partnerships/{long}/history?limit=100"),
         ("GET trust, long (first page)", f"/v1/projections/trust/{long}?limit=100"),

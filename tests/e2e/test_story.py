@@ -231,11 +231,15 @@ def test_lifecycle_flags_name_their_reasons(system: System, story: dict[str, str
     assert [t["to"] for t in lab["transitions"]] == ["prioritise", "maintain", "manage"]
     flags = {f["name"]: f["reasons"] for f in lab["flags"]}
     assert any("steward left" in r for r in flags["needs_handover"])
-    assert any("future importance ++" in r for r in flags["rising"])
-    assert "stale" in flags
+    # Segmented up in 2024, but nothing else grew since: one kind of evidence is no rise.
+    assert "rising" not in flags
+    assert any("every 45 days" in r for r in flags["under_served"])  # a '+/++' partner, quiet for years
     as_of = system.get("/v1/projections/lifecycle", as_of="2025-08-01T00:00:00Z", flag="wind_down_candidate").json()
     assert [p["partner_name"] for p in as_of["partnerships"]] == ["Costly Oy"]
-    reasons = as_of["partnerships"][0]["flags"][0]["reasons"]
+    costly = {f["name"]: f for f in as_of["partnerships"][0]["flags"]}
+    reasons = costly["wind_down_candidate"]["reasons"]
+    assert "over_served" in costly  # 350 h in a year for a partner not yet segmented (40 h)
+    assert costly["wind_down_candidate"]["evidence"]  # the activities and evaluations behind it
     assert any(r.startswith("low_efficiency") for r in reasons) and any(r.startswith("unfair") for r in reasons)
     then = system.get("/v1/projections/lifecycle", as_of="2023-07-01T00:00:00Z").json()["partnerships"]
     lab_then = next(p for p in then if p["partnership_id"] == story["lab"])

@@ -234,11 +234,19 @@ def test_projections_equal_an_offline_fold(app: Verkosto, settings: Settings) ->
                 [folded["partner_name"], folded["opened_at"]]
             ]
             assert facts("SELECT at, owner_unit, steward " + ordered % "tenure_facts", pid) == folded["tenures"]
-            assert [at for (at,) in facts("SELECT at " + ordered % "contacts", pid)] == folded["contacts_at"]
-            assert facts("SELECT at, previous, stage, reason " + ordered % "transitions", pid) == folded["transitions"]
-            assert facts("SELECT at, now, future " + ordered % "segments", pid) == folded["segments"]
-            assert facts("SELECT at, our_hours, their_hours " + ordered % "activities", pid) == folded["activities"]
-            assert facts("SELECT at, outcome " + ordered % "evaluations", pid) == folded["evaluations"]
+            assert facts("SELECT at, version " + ordered % "contacts", pid) == folded["contacts"]
+            assert (
+                facts("SELECT at, previous, stage, reason, version " + ordered % "transitions", pid)
+                == folded["transitions"]
+            )
+            assert facts("SELECT at, now, future, version " + ordered % "segments", pid) == folded["segments"]
+            assert (
+                facts("SELECT at, our_hours, their_hours, version " + ordered % "activities", pid)
+                == folded["activities"]
+            )
+            assert facts("SELECT at, outcome, version " + ordered % "evaluations", pid) == folded["evaluations"]
+            assert facts("SELECT at, inbound, version " + ordered % "interests", pid) == folded["interests"]
+            assert facts("SELECT at, roles, version " + ordered % "role_facts", pid) == folded["roles"]
             assert folded["tenures"][-1][2] == "bob"  # valid time: bob's tenure starts last
 
 

@@ -21,13 +21,13 @@ from tests.integration.test_projections_fold import apply_all, deliver_like_a_bu
 
 def expected_handover(doc: dict[str, Any], since: datetime) -> dict[str, Any]:
     """What followed a handover at ``since``, from the partnership's folded document."""
-    contacts = sorted(c for c in doc["contacts_at"] if datetime.fromisoformat(c) >= since)
+    contacts = sorted(at for at, _ in doc["contacts"] if datetime.fromisoformat(at) >= since)
     moves = [t for t in doc["transitions"] if datetime.fromisoformat(t[0]) >= since]
     return {
         "partner_name": doc["partner_name"],
         "contacts_since": len(contacts),
         "first_contact_since": contacts[0] if contacts else None,
-        "stage_moves_since": [{"at": at, "from": prev, "to": to, "reason": why} for at, prev, to, why in moves],
+        "stage_moves_since": [{"at": at, "from": prev, "to": to, "reason": why} for at, prev, to, why, _ in moves],
     }
 
 

@@ -55,13 +55,15 @@ def partnership_story() -> list[DomainEvent]:
 def test_the_lifecycle_document_keeps_every_fact_in_valid_time() -> None:
     doc = fold(fold_partnership, published(partnership_story()))
     assert doc["partner_name"] == "Acme Oy"
-    assert doc["contacts_at"] == sorted(doc["contacts_at"]) and len(doc["contacts_at"]) == 2
-    assert doc["activities"] == [[doc["activities"][0][0], 10.0, 4.0]]
-    assert [e[1] for e in doc["evaluations"]] == [1.0]  # 10 × 0.1
-    assert [s[1:] for s in doc["segments"]] == [["-", "+"], ["+", "++"]]
+    # Sorted by valid time, each with the version that recorded it (the evidence of flags).
+    assert [c[1] for c in doc["contacts"]] == [3, 2] and doc["contacts"] == sorted(doc["contacts"])
+    assert doc["activities"] == [[doc["activities"][0][0], 10.0, 4.0, 4]]
+    assert [e[1:] for e in doc["evaluations"]] == [[1.0, 5]]  # 10 × 0.1
+    assert [s[1:] for s in doc["segments"]] == [["-", "+", 7], ["+", "++", 6]]
+    assert [r[1:] for r in doc["roles"]] == [[["customer", "researcher"], 1]]
     assert [t[1:] for t in doc["tenures"]] == [["research", "alice"], ["sales", "bob"]]
     assert len(doc["stewards_left_at"]) == 1
-    assert [t[1:] for t in doc["transitions"]] == [["analyse", "prioritise", "fit"]]
+    assert [t[1:] for t in doc["transitions"]] == [["analyse", "prioritise", "fit", 9]]
 
 
 def test_events_of_a_partnership_opened_before_the_read_model_are_skipped() -> None:

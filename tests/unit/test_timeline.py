@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.lifecycle import LifecycleThresholds, wind_down_reasons
+from domain.lifecycle import Evaluation, LifecycleThresholds, wind_down_flag
 from domain.network_health import window_outcome
+from domain.operating_model import UNSEGMENTED
 from domain.timeline import check_aware, in_force_at
 from domain.values import JUMP_TOLERANCE, geometric_mean, quality_jumps
 from tests.unit.test_lifecycle import ago, facts
@@ -118,7 +119,7 @@ def test_the_tolerance_boundary() -> None:
 
 def test_the_lifecycle_counts_jumps_with_the_same_tolerance() -> None:
     noisy = 0.1 * 0.1
-    reasons = wind_down_reasons(
-        facts(evaluations=((ago(3), noisy), (ago(2), 1.0), (ago(1), noisy))), ago(0), LifecycleThresholds()
-    )
-    assert any(r.startswith("ambition_mismatch: evaluations jumped 2 time(s)") for r in reasons)
+    evaluations = (Evaluation(ago(3), noisy, 3), Evaluation(ago(2), 1.0, 4), Evaluation(ago(1), noisy, 5))
+    flag = wind_down_flag(facts(evaluations=evaluations), UNSEGMENTED, ago(0), LifecycleThresholds())
+    assert flag is not None
+    assert any(r.startswith("ambition_mismatch: evaluations jumped 2 time(s)") for r in flag.reasons)

@@ -145,9 +145,14 @@ def unfair_ratio_for(roles: tuple[str, ...], t: LifecycleThresholds) -> float:
     return max([t.unfair_ratio, *(ROLE_UNFAIR_RATIOS.get(role, t.unfair_ratio) for role in roles)])
 
 
-def wind_down_flag(facts: PartnershipFacts, cell: CellPolicy, as_of: datetime, t: LifecycleThresholds) -> Flag | None:
+def year_of_work(facts: PartnershipFacts, as_of: datetime, t: LifecycleThresholds) -> tuple[list[Activity], float]:
+    """The joint activities of the last window and our hours in them."""
     recent = [a for a in facts.activities if _in_window(a.at, as_of, t.window_days)]
-    ours = sum(a.our_hours for a in recent)
+    return recent, sum(a.our_hours for a in recent)
+
+
+def wind_down_flag(facts: PartnershipFacts, cell: CellPolicy, as_of: datetime, t: LifecycleThresholds) -> Flag | None:
+    recent, ours = year_of_work(facts, as_of, t)
     theirs = sum(a.their_hours for a in recent)
     in_window = (e for e in facts.evaluations if _in_window(e.at, as_of, t.window_days))
     judged = sorted(in_window, key=lambda e: (e.at, e.version))  # one moment: the later recorded last
@@ -242,8 +247,7 @@ def service_flags(
     if quiet > cell.cadence_days:
         reason = f"no contact for {quiet:.0f} days; its cell expects contact every {cell.cadence_days} days"
         flags.append(Flag("under_served", (reason,), _quiet_evidence(facts)))
-    recent = [a for a in facts.activities if _in_window(a.at, as_of, t.window_days)]
-    ours = sum(a.our_hours for a in recent)
+    recent, ours = year_of_work(facts, as_of, t)
     if ours >= t.min_effort_hours and ours > cell.yearly_effort_hours:
         budget = cell.yearly_effort_hours
         reason = f"we put in {ours:.0f} h in {t.window_days} days; its cell's budget is {budget:.0f} h a year"

@@ -293,7 +293,9 @@ def _apply(command: c.Command, meta: EventMeta, aggregates: dict[UUID, Aggregate
         aggregate = Organisation.found(meta)
     if not isinstance(aggregate, spec.aggregate):
         raise _Unknown(f"no {kind} {target}", id=str(target))
-    supplied = supplied_by(aggregates.get(ORGANISATION_ID))  # as the batch has it so far
-    arguments = {**spec.arguments(command), **{name: supplied[name] for name in spec.supplied}}
+    arguments = spec.arguments(command)
+    if spec.supplied:  # looked up only for the commands that take it, as the batch has it so far
+        supplied = supplied_by(aggregates.get(ORGANISATION_ID))
+        arguments |= {name: supplied[name] for name in spec.supplied}
     getattr(aggregate, spec.method)(**arguments, meta=meta, expected_version=command.expected_version)
     return aggregate

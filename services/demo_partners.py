@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,14 +23,6 @@ LEAVERS = {"Eero": 520, "Minna": 800}  # stewards who leave, days after the star
 OTHERS = ("Helmi", "Ilmari", "Kaisa", "Lauri", "Niilo", "Oona", "Paavo", "Ronja", "Sisu")
 ROLES = ("customer", "funder", "user", "researcher", "authority", "supplier")
 STEADY_CELLS = [(n, f) for n in "- + --".split() for f in "- + --".split()]
-
-
-@dataclass
-class Built:
-    """One partnership's commands (in valid-time order) and the flags it must carry."""
-
-    commands: list[Command] = field(default_factory=list)
-    flags: frozenset[str] = frozenset()
 
 
 class Plan:

@@ -95,6 +95,9 @@ class PartnershipFacts:
     previous_segment: Segmentation | None = None  # the segmentation before the one in force
     stage_version: int = 0  # the stage move in force (0: opened in analyse)
     last_contact_version: int = 0
+    segment_at: datetime | None = None  # when the segmentation in force took effect
+    steward_left_version: int = 0  # the transfer because a steward left
+    tenure_version: int = 0  # the opening or transfer that made the steward theirs
 
 
 # The flags a rule can raise (each rule below names one): what a board can be filtered by.
@@ -189,7 +192,8 @@ def rising_flag(facts: PartnershipFacts, cell: CellPolicy, as_of: datetime, t: L
         return None  # it cannot matter more than '++'
     reasons, evidence = [], []
     before, now_ = facts.previous_segment, facts.segment_now
-    if before is not None and now_ is not None and facts.segment_future is not None:
+    moved_lately = facts.segment_at is not None and _in_window(facts.segment_at, as_of, t.window_days)
+    if before is not None and now_ is not None and facts.segment_future is not None and moved_lately:
         up_now, up_future = now_.rank - before.now.rank, facts.segment_future.rank - before.future.rank
         if min(up_now, up_future) >= 0 and max(up_now, up_future) > 0:
             reasons.append(
@@ -226,13 +230,17 @@ def handover_flags(
     left = facts.steward_left_at
     if left is not None and (facts.last_contact_at is None or facts.last_contact_at < left):
         # A partnership cannot be bequeathed: the successor must build it up again.
-        flags.append(Flag("needs_handover", (f"steward left on {left.date().isoformat()}; no contact since",)))
+        reason = f"steward left on {left.date().isoformat()}; no contact since"
+        flags.append(Flag("needs_handover", (reason,), _ids(facts, [facts.steward_left_version])))
     held = very_high_by_steward.get(facts.steward, 0)
+    very_high = facts.segment_now == Importance.VERY_HIGH
     if held > t.max_very_high_per_steward:
         flags.append(
             Flag(
                 "steward_overloaded",
                 (f"{facts.steward} looks after {held} '++' partnerships (more than {t.max_very_high_per_steward})",),
+                # Theirs since this event; and '++' since that one, if it is one of them.
+                _ids(facts, [facts.tenure_version, facts.segment_version if very_high else 0]),
             )
         )
     return flags

@@ -45,7 +45,7 @@ def fold_partnership(doc: dict[str, Any] | None, published: Published) -> dict[s
             "partner_name": event.partner.name,
             "partner_kind": event.partner.kind.value,
             "opened_at": at,
-            "tenures": [[at, event.owner_unit, event.steward]],
+            "tenures": [[at, event.owner_unit, event.steward, v]],
             "roles": [[at, [Role(r).value for r in event.partner.roles], v]],
             "transitions": [],
             "contacts": [],
@@ -53,7 +53,7 @@ def fold_partnership(doc: dict[str, Any] | None, published: Published) -> dict[s
             "segments": [],
             "activities": [],
             "evaluations": [],
-            "stewards_left_at": [],
+            "stewards_left": [],
         }
     if doc is None:
         return None  # events of a partnership opened before this read model existed
@@ -70,9 +70,9 @@ def fold_partnership(doc: dict[str, Any] | None, published: Published) -> dict[s
     elif isinstance(event, P.RolesChanged):
         doc["roles"] = _by_time([*doc["roles"], [at, [Role(r).value for r in event.roles], v]])
     elif isinstance(event, P.OwnershipTransferred):
-        doc["tenures"] = _by_time([*doc["tenures"], [at, event.owner_unit, event.steward]])
+        doc["tenures"] = _by_time([*doc["tenures"], [at, event.owner_unit, event.steward, v]])
         if event.reason == TransferReason.STEWARD_LEFT:
-            doc["stewards_left_at"] = sorted([*doc["stewards_left_at"], at])
+            doc["stewards_left"] = _by_time([*doc["stewards_left"], [at, v]])
     elif isinstance(event, P.StageChanged):
         # The domain keeps stage moves in valid-time order, so appending keeps them sorted.
         doc["transitions"].append([at, event.previous.value, event.stage.value, event.reason, v])
@@ -101,13 +101,13 @@ def facts_of(partnership_id: str, doc: dict[str, Any], as_of: datetime) -> Partn
     """What was true at ``as_of`` (valid time), from the stored facts."""
     when = datetime.fromisoformat
     moment = as_of.astimezone(UTC).isoformat()
-    _, owner_unit, steward = _last(doc["tenures"], moment) or doc["tenures"][0]
+    _, owner_unit, steward, tenure_version = _last(doc["tenures"], moment) or doc["tenures"][0]
     transition = _last(doc["transitions"], moment)
     segments = [s for s in doc["segments"] if s[0] <= moment]
     segment = segments[-1] if segments else None
     previous = segments[-2] if len(segments) > 1 else None
     contact = _last(doc["contacts"], moment)
-    left = _last(doc["stewards_left_at"], moment)
+    left = _last(doc["stewards_left"], moment)
     roles = _last(doc["roles"], moment) or doc["roles"][0]
     return PartnershipFacts(
         partnership_id=partnership_id,
@@ -122,15 +122,18 @@ def facts_of(partnership_id: str, doc: dict[str, Any], as_of: datetime) -> Partn
         segment_future=Importance(segment[2]) if segment else None,
         activities=tuple(Activity(when(a), o, t, v) for a, o, t, v in doc["activities"] if a <= moment),
         evaluations=tuple(Evaluation(when(a), o, v) for a, o, v in doc["evaluations"] if a <= moment),
-        steward_left_at=when(left) if left else None,
+        steward_left_at=when(left[0]) if left else None,
+        steward_left_version=left[1] if left else 0,
         roles=tuple(roles[1]),
         interests=tuple(Interest(when(a), inbound, v) for a, inbound, v in doc["interests"] if a <= moment),
         segment_version=segment[3] if segment else 0,
+        segment_at=when(segment[0]) if segment else None,
         previous_segment=Segmentation(Importance(previous[1]), Importance(previous[2]), previous[3])
         if previous
         else None,
         stage_version=transition[4] if transition else 0,
         last_contact_version=contact[1] if contact else 0,
+        tenure_version=tenure_version,
     )
 
 
@@ -141,8 +144,11 @@ class LifecycleProjection:
     the rows' answers equal to."""
 
     name = "lifecycle"
-    # The operating model too: the flags are judged against the one in force.
-    handles = frozenset(t.type for t in PARTNERSHIP_TYPES) | {Organisation.OperatingModelDefined.type}
+    # The organisation's models and catalogues too: flags and coverage are judged by them.
+    handles = frozenset(t.type for t in PARTNERSHIP_TYPES) | {
+        Organisation.OperatingModelDefined.type,
+        Organisation.CriteriaDefined.type,
+    }
     tables: tuple[str, ...] = ROW_TABLES
     ddl = ROWS_DDL
 

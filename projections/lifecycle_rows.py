@@ -24,113 +24,10 @@ from contract.events import Published
 from domain.organisation import Organisation
 from domain.partnership import Partnership
 from domain.values import Direction, Role, TransferReason
+from projections.lifecycle_ddl import ROWS_DDL as ROWS_DDL
 
 P = Partnership
 
-ROWS_DDL = """
--- partner_name sorts by code point (COLLATE "C"), as Python sorts strings.
-CREATE TABLE IF NOT EXISTS {rm}.partners (
-    partnership_id  uuid PRIMARY KEY,
-    partner_name    text COLLATE "C" NOT NULL,
-    opened_at       timestamptz NOT NULL,
-    last_contact_at timestamptz
-);
-CREATE TABLE IF NOT EXISTS {rm}.tenure_facts (
-    partnership_id uuid NOT NULL,
-    version        bigint NOT NULL,
-    at             timestamptz NOT NULL,
-    owner_unit     text NOT NULL,
-    steward        text NOT NULL,
-    steward_left   boolean NOT NULL,
-    PRIMARY KEY (partnership_id, version)
-);
-CREATE INDEX IF NOT EXISTS tenure_facts_at ON {rm}.tenure_facts (partnership_id, at, version);
-CREATE TABLE IF NOT EXISTS {rm}.transitions (
-    partnership_id uuid NOT NULL,
-    version        bigint NOT NULL,
-    at             timestamptz NOT NULL,
-    previous       text NOT NULL,
-    stage          text NOT NULL,
-    reason         text NOT NULL,
-    PRIMARY KEY (partnership_id, version)
-);
-CREATE INDEX IF NOT EXISTS transitions_at ON {rm}.transitions (partnership_id, at, version);
-CREATE TABLE IF NOT EXISTS {rm}.segments (
-    partnership_id uuid NOT NULL,
-    version        bigint NOT NULL,
-    at             timestamptz NOT NULL,
-    now            text NOT NULL,
-    future         text NOT NULL,
-    PRIMARY KEY (partnership_id, version)
-);
-CREATE INDEX IF NOT EXISTS segments_at ON {rm}.segments (partnership_id, at, version);
-CREATE TABLE IF NOT EXISTS {rm}.contacts (
-    partnership_id uuid NOT NULL,
-    version        bigint NOT NULL,
-    at             timestamptz NOT NULL,
-    PRIMARY KEY (partnership_id, version)
-);
-CREATE INDEX IF NOT EXISTS contacts_at ON {rm}.contacts (partnership_id, at);
-CREATE TABLE IF NOT EXISTS {rm}.activities (
-    partnership_id uuid NOT NULL,
-    version        bigint NOT NULL,
-    at             timestamptz NOT NULL,
-    our_hours      double precision NOT NULL,
-    their_hours    double precision NOT NULL,
-    PRIMARY KEY (partnership_id, version)
-);
-CREATE INDEX IF NOT EXISTS activities_at ON {rm}.activities (partnership_id, at);
-CREATE TABLE IF NOT EXISTS {rm}.evaluations (
-    partnership_id uuid NOT NULL,
-    version        bigint NOT NULL,
-    at             timestamptz NOT NULL,
-    outcome        double precision NOT NULL,
-    PRIMARY KEY (partnership_id, version)
-);
-CREATE INDEX IF NOT EXISTS evaluations_at ON {rm}.evaluations (partnership_id, at);
-CREATE TABLE IF NOT EXISTS {rm}.interests (
-    partnership_id uuid NOT NULL,
-    version        bigint NOT NULL,
-    at             timestamptz NOT NULL,
-    inbound        boolean NOT NULL,
-    PRIMARY KEY (partnership_id, version)
-);
-CREATE INDEX IF NOT EXISTS interests_at ON {rm}.interests (partnership_id, at);
--- The roles the partner plays, from the opening and every change of them.
-CREATE TABLE IF NOT EXISTS {rm}.role_facts (
-    partnership_id uuid NOT NULL,
-    version        bigint NOT NULL,
-    at             timestamptz NOT NULL,
-    roles          text[] NOT NULL,
-    PRIMARY KEY (partnership_id, version)
-);
--- The organisation's operating models, each in force from its effective moment.
-CREATE TABLE IF NOT EXISTS {rm}.operating_models (
-    version   bigint PRIMARY KEY,
-    effective timestamptz NOT NULL,
-    cells     jsonb NOT NULL
-);
--- [valid_from, valid_to): what held then; valid_to NULL while it still holds.
-CREATE TABLE IF NOT EXISTS {rm}.periods (
-    partnership_id uuid NOT NULL,
-    valid_from     timestamptz NOT NULL,
-    valid_to       timestamptz,
-    partner_name   text COLLATE "C" NOT NULL,
-    opened_at      timestamptz NOT NULL,
-    owner_unit     text NOT NULL,
-    steward        text NOT NULL,
-    stage          text NOT NULL,
-    stage_since    timestamptz NOT NULL,
-    segment_now    text,
-    segment_future text,
-    left_at        timestamptz,
-    PRIMARY KEY (partnership_id, valid_from)
-);
-CREATE INDEX IF NOT EXISTS periods_board ON {rm}.periods (partner_name, partnership_id, valid_from);
-CREATE INDEX IF NOT EXISTS periods_steward ON {rm}.periods (steward, partner_name, partnership_id);
-CREATE INDEX IF NOT EXISTS periods_unit ON {rm}.periods (owner_unit, partner_name, partnership_id);
-CREATE INDEX IF NOT EXISTS periods_stage ON {rm}.periods (stage, partner_name, partnership_id);
-"""
 
 ROW_TABLES = (
     "partners",
@@ -143,6 +40,7 @@ ROW_TABLES = (
     "interests",
     "role_facts",
     "operating_models",
+    "catalogues",
     "periods",
 )
 
@@ -153,7 +51,7 @@ _FACTS: dict[str, tuple[tuple[str, str], ...]] = {
     "segments": (("now", "text"), ("future", "text")),
     "contacts": (),
     "activities": (("our_hours", "float8"), ("their_hours", "float8")),
-    "evaluations": (("outcome", "float8"),),
+    "evaluations": (("outcome", "float8"), ("catalogue_version", "bigint")),
     "interests": (("inbound", "boolean"),),
     "role_facts": (("roles", "text[]"),),
 }
@@ -179,7 +77,7 @@ def _fact(published: Published) -> tuple[str, list[Any]] | None:
     if isinstance(event, P.JointActivityRecorded):
         return "activities", [float(event.our_effort_hours), float(event.their_effort_hours)]
     if isinstance(event, P.Evaluated):
-        return "evaluations", [float(event.outcome)]
+        return "evaluations", [float(event.outcome), event.catalogue_version]
     return None
 
 
@@ -232,13 +130,15 @@ LEFT JOIN LATERAL (
 """
 
 
-async def _store_models(cur: psycopg.AsyncCursor[Any], rm: sql.Identifier, events: list[Published]) -> None:
-    """The organisation's operating models, each with the moment it applies from."""
-    models = [
-        [p.version, p.occurred_at, [cell.model_dump(mode="json") for cell in p.event.cells]]
-        for p in events
-        if isinstance(p.event, Organisation.OperatingModelDefined)
-    ]
+async def _store_organisation(cur: psycopg.AsyncCursor[Any], rm: sql.Identifier, events: list[Published]) -> None:
+    """The organisation's operating models and criteria catalogues, each with the moment
+    it applies from: the flags and the evaluation coverage are judged by what was in force."""
+    models, catalogues = [], []
+    for p in events:
+        if isinstance(p.event, Organisation.OperatingModelDefined):
+            models.append([p.version, p.occurred_at, [cell.model_dump(mode="json") for cell in p.event.cells]])
+        elif isinstance(p.event, Organisation.CriteriaDefined):
+            catalogues.append([p.version, p.occurred_at])
     if models:
         await cur.execute(
             sql.SQL(
@@ -248,10 +148,19 @@ async def _store_models(cur: psycopg.AsyncCursor[Any], rm: sql.Identifier, event
             ).format(rm),
             (json.dumps(models),),
         )
+    if catalogues:
+        await cur.execute(
+            sql.SQL(
+                "INSERT INTO {}.catalogues (version, effective) "
+                "SELECT (r->>0)::bigint, (r->>1)::timestamptz FROM jsonb_array_elements(%s::jsonb) r "
+                "ON CONFLICT DO NOTHING"
+            ).format(rm),
+            (json.dumps(catalogues),),
+        )
 
 
 async def apply_rows(cur: psycopg.AsyncCursor[Any], rm: sql.Identifier, events: list[Published]) -> None:
-    await _store_models(cur, rm, events)
+    await _store_organisation(cur, rm, events)
     partners: list[list[Any]] = []
     facts: dict[str, list[list[Any]]] = {table: [] for table in _FACTS}
     for published in events:

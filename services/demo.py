@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from domain.organisation import ORGANISATION_ID
 from services.demo_partners import LEAVERS, OTHERS, ROLES, Plan, archetypes, dormant
 
 UNITS = ("research", "innovation", "operations", "public_affairs")
@@ -52,6 +53,12 @@ NETWORKS = (
 )
 
 
+CRITERIA = [
+    {"name": "fit", "description": "How well their aims and ours match"},
+    {"name": "delivery", "description": "Whether what was agreed got done, on time"},
+]
+
+
 @dataclass(frozen=True)
 class Demo:
     """What the demo sends, and what it built: the flags each partnership must carry at
@@ -69,6 +76,11 @@ def build(start: datetime, now: datetime, partners: int, seed: int) -> Demo:
     out: list[tuple[str, dict[str, Any]]] = []
     span = (now - start).days
     truth: dict[str, frozenset[str]] = {}
+    # Everyone evaluates on the same few criteria (keyed by the organisation's id, so its
+    # commands keep their order on one partition).
+    out.append(
+        (str(ORGANISATION_ID), {"type": "criteria_defined", "occurred_at": start.isoformat(), "criteria": CRITERIA})
+    )
     for n, (archetype, steward) in enumerate(archetypes(partners)):
         pid = str(uuid.UUID(int=rng.getrandbits(128)))
         name = f"{PREFIXES[n % len(PREFIXES)]} {SUFFIXES[(n // len(PREFIXES)) % len(SUFFIXES)]}"

@@ -92,7 +92,13 @@ SELECT u.pid::text,
     (SELECT s.version FROM {rm}.transitions s WHERE s.partnership_id = u.pid AND s.at <= %(t)s
      ORDER BY s.at DESC, s.version DESC LIMIT 1),
     (SELECT c.version FROM {rm}.contacts c WHERE c.partnership_id = u.pid AND c.at <= %(t)s
-     ORDER BY c.at DESC, c.version DESC LIMIT 1)
+     ORDER BY c.at DESC, c.version DESC LIMIT 1),
+    (SELECT g.at FROM {rm}.segments g WHERE g.partnership_id = u.pid AND g.at <= %(t)s
+     ORDER BY g.at DESC, g.version DESC LIMIT 1),
+    (SELECT f.version FROM {rm}.tenure_facts f WHERE f.partnership_id = u.pid AND f.at <= %(t)s
+     ORDER BY f.at DESC, f.version DESC LIMIT 1),
+    (SELECT f.version FROM {rm}.tenure_facts f WHERE f.partnership_id = u.pid AND f.steward_left AND f.at <= %(t)s
+     ORDER BY f.at DESC, f.version DESC LIMIT 1)
 FROM unnest(%(ids)s::uuid[]) u(pid)
 """
 
@@ -104,23 +110,23 @@ def _segmentation(row: list[str]) -> Segmentation:
 def in_force(
     conn: psycopg.Connection[Any], rm: sql.Identifier, ids: list[str], as_of: datetime
 ) -> dict[str, dict[str, Any]]:
-    """Per partnership as of a moment: its roles, the segmentation in force and the one
-    before (as event versions), and the versions of its stage move and last contact."""
+    """Per partnership as of a moment: its roles, the segmentation in force (its version
+    and moment) and the one before, and the versions of its stage move, last contact,
+    tenure and last handover because a steward left."""
     answer: dict[str, dict[str, Any]] = {}
-    for pid, roles, segments, stage_version, contact_version in tuples(
+    for pid, roles, segments, stage_version, contact_version, segment_at, tenure_version, left_version in tuples(
         conn, sql.SQL(_IN_FORCE).format(rm=rm), {"ids": ids, "t": as_of}
     ):
         segments = segments or []
         answer[pid] = {
             "roles": tuple(roles or ()),
             "segment_version": int(segments[0][2]) if segments else 0,
-            "previous_segment": Segmentation(
-                Importance(segments[1][0]), Importance(segments[1][1]), int(segments[1][2])
-            )
-            if len(segments) > 1
-            else None,
+            "segment_at": segment_at.astimezone(UTC) if segment_at is not None else None,
+            "previous_segment": _segmentation(segments[1]) if len(segments) > 1 else None,
             "stage_version": stage_version or 0,
             "last_contact_version": contact_version or 0,
+            "tenure_version": tenure_version or 0,
+            "steward_left_version": left_version or 0,
         }
     return answer
 

@@ -24,6 +24,7 @@ from projections.queries import cells as portfolio
 from projections.queries import cursor as cursors
 from projections.queries import insights
 from projections.queries.board import BoardQuery, board_page, partner_name
+from projections.queries.coverage import evaluation_coverage
 from projections.queries.reading import position
 from projections.registry import active_schema
 from services.api.deps import ServicesDep, require
@@ -171,7 +172,8 @@ def get_portfolio(
 ) -> dict[str, Any]:
     """The now × future matrix: every cell's count and first members (``more`` links to
     the rest), the first rising members, and who moved between cells per quarter
-    (``drift``: the latest moves, in quarter order; ``drift_count`` all of them)."""
+    (``drift``: the latest moves, in quarter order; ``drift_count`` all of them), and the
+    evaluation coverage against the criteria catalogue in force."""
     moment = _now(as_of)
     caught_up = await_position(services, "portfolio", min_position, wait_ms)
     with services.pool.connection() as conn:
@@ -180,6 +182,8 @@ def get_portfolio(
         firsts = portfolio.first_members(conn, rm, moment, members)
         rising = portfolio.rising(conn, rm, moment, members)
         moves = portfolio.moves(conn, rm, since or moment - timedelta(days=365), moment)
+        lifecycle_rm = active_schema(conn, services.settings.db_schema, "lifecycle")
+        coverage = evaluation_coverage(conn, lifecycle_rm, moment, members)
     cells = []
     for (now, future), count in counted.items():
         shown = firsts[(now, future)]
@@ -211,6 +215,9 @@ def get_portfolio(
             for m in (moves[len(moves) - members :] if members else [])
         ],
         "drift_count": len(moves),
+        # Who was never evaluated, or not under the catalogue in force: comparable
+        # outcomes need everyone scored on the same criteria.
+        "evaluation_coverage": coverage,
     }
 
 

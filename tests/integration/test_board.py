@@ -316,6 +316,12 @@ def test_the_api_pages_with_an_opaque_cursor(org: Settings, docs: dict[str, dict
                 link = cell["more"]
                 rest = follow(client, link.split("?")[0], headers, "members", **dict(_query(link)), limit=2)
             assert cell["members"] + rest == whole_cell["members"], cell["cell"]
+        # Coverage counts every open partnership on the board and lists its first ones.
+        coverage, whole_coverage = portfolio.json()["evaluation_coverage"], full.json()["evaluation_coverage"]
+        assert whole_coverage["partnerships"] == len([r for r in whole["partnerships"] if r["stage"] != "ended"])
+        never = whole_coverage["never_evaluated"]
+        assert never["count"] == len(never["members"]) > 0
+        assert coverage["never_evaluated"] == {"count": never["count"], "members": never["members"][:1]}
 
         pid = whole["partnerships"][0]["partnership_id"]
         points = client.get(f"/v1/projections/trust/{pid}", params={"as_of": as_of}, headers=headers).json()

@@ -233,7 +233,9 @@ def test_projections_equal_an_offline_fold(app: Verkosto, settings: Settings) ->
             assert facts("SELECT partner_name, opened_at FROM {rm}.partners WHERE partnership_id = %s", pid) == [
                 [folded["partner_name"], folded["opened_at"]]
             ]
-            assert facts("SELECT at, owner_unit, steward " + ordered % "tenure_facts", pid) == folded["tenures"]
+            assert (
+                facts("SELECT at, owner_unit, steward, version " + ordered % "tenure_facts", pid) == folded["tenures"]
+            )
             assert facts("SELECT at, version " + ordered % "contacts", pid) == folded["contacts"]
             assert (
                 facts("SELECT at, previous, stage, reason, version " + ordered % "transitions", pid)

@@ -61,8 +61,8 @@ def test_the_lifecycle_document_keeps_every_fact_in_valid_time() -> None:
     assert [e[1:] for e in doc["evaluations"]] == [[1.0, 5]]  # 10 × 0.1
     assert [s[1:] for s in doc["segments"]] == [["-", "+", 7], ["+", "++", 6]]
     assert [r[1:] for r in doc["roles"]] == [[["customer", "researcher"], 1]]
-    assert [t[1:] for t in doc["tenures"]] == [["research", "alice"], ["sales", "bob"]]
-    assert len(doc["stewards_left_at"]) == 1
+    assert [t[1:] for t in doc["tenures"]] == [["research", "alice", 1], ["sales", "bob", 8]]
+    assert [v for _, v in doc["stewards_left"]] == [8]
     assert [t[1:] for t in doc["transitions"]] == [["analyse", "prioritise", "fit", 9]]
 
 

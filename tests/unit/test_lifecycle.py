@@ -51,7 +51,9 @@ def facts(**changes: object) -> PartnershipFacts:
         segment_now=LOW,
         segment_future=LOW,
         segment_version=3,
+        segment_at=ago(30),
         stage_version=4,
+        tenure_version=1,
     )
     return replace(base, **changes)  # type: ignore[arg-type]
 
@@ -543,6 +545,7 @@ def any_facts(draw: st.DrawFn) -> PartnershipFacts:
         roles=tuple(draw(st.lists(st.sampled_from([r.value for r in Role]), max_size=3))),
         interests=tuple(draw(st.lists(st.builds(Interest, moments, st.booleans(), versions), max_size=6))),
         segment_version=draw(versions),
+        segment_at=draw(st.none() | moments),
         previous_segment=previous,
         stage_version=draw(versions),
         last_contact_version=draw(versions),
@@ -588,3 +591,24 @@ def test_flags_are_deterministic_whatever_the_order_of_activities_and_interests(
 
 def same_evidence(flags: list[Flag]) -> list[Flag]:
     return [replace(x, evidence=tuple(sorted(x.evidence))) for x in flags]
+
+
+def test_a_segmentation_moved_up_counts_as_evidence_only_within_the_last_year() -> None:
+    lately = facts(**MOVED_UP, **INTEREST, segment_at=ago(364))
+    long_ago = facts(**MOVED_UP, **INTEREST, segment_at=ago(365))  # the window is (as_of − 365 d, as_of]
+    assert has(lately, "rising") and not has(long_ago, "rising")
+
+
+def test_stewardship_flags_name_their_events() -> None:
+    left = facts(steward_left_at=ago(50), steward_left_version=7, last_contact_at=ago(60))
+    assert flag(flags_of(left), "needs_handover").evidence == ("p1:7",)  # type: ignore[union-attr]
+    busy = {"very_high_by_steward": {"alice": 6}}
+    plain = flag(flags_of(facts(tenure_version=5), **busy), "steward_overloaded")
+    top = flag(
+        flags_of(
+            facts(tenure_version=5, segment_now=Importance.VERY_HIGH, segment_future=Importance.VERY_HIGH), **busy
+        ),
+        "steward_overloaded",
+    )
+    assert plain is not None and plain.evidence == ("p1:5",)  # theirs since version 5
+    assert top is not None and top.evidence == ("p1:5", "p1:3")  # ...and '++' since version 3

@@ -155,8 +155,13 @@ const pages = {
     const drift = el("table", { id: "drift" }, el("tr", {}, el("th", {}, "quarter"), el("th", {}, "partner"), el("th", {}, "from"), el("th", {}, "to")));
     for (const move of body.drift.slice(-40).reverse()) drift.append(el("tr", {}, el("td", {}, move.quarter), el("td", {}, move.partner_name), el("td", {}, move.from || "—"), el("td", {}, move.to)));
     const rising = body.rising_count ?? body.rising.length;
+    // Comparable outcomes need everyone scored on the same criteria: say who is not.
+    const cover = body.evaluation_coverage;
+    const coverage = cover ? el("p", { class: "who", id: "coverage" },
+      `${cover.never_evaluated.count} of ${cover.partnerships} never evaluated` +
+      (cover.catalogue_version ? `; ${cover.not_under_current.count} not under the current criteria` : "; no criteria catalogue yet") + ".") : "";
     document.querySelector("main").replaceChildren(el("h1", {}, "Segment portfolio"), table,
-      el("p", { class: "who" }, `${rising} rising partners are highlighted.`), el("h1", {}, "Drift by quarter"), drift);
+      el("p", { class: "who" }, `${rising} rising partners are highlighted.`), coverage, el("h1", {}, "Drift by quarter"), drift);
     // The answer lists the first moves only; say how many there were in all.
     const moved = body.drift_count ?? body.drift.length;
     if (moved > body.drift.length) drift.after(el("p", { class: "who", id: "drift-count" }, `${body.drift.length} of ${moved} moves shown.`));
@@ -184,8 +189,9 @@ const pages = {
       for (const p of rows.filter((x) => x.stage === stage)) {
         column.append(el("div", { class: "card" },
           el("a", { href: `/dashboard/partnership.html?id=${p.partnership_id}` }, p.partner_name),
-          el("div", { class: "who" }, `${p.steward} · last contact ${p.last_contact_at ? p.last_contact_at.slice(0, 10) : "never"} · trust ${p.trust ?? "–"}`),
-          ...p.flags.map((f) => el("span", { class: "flag", title: f.reasons.join("; ") }, f.name))));
+          el("div", { class: "who" }, `${p.steward} · cell ${p.segment ? `${p.segment.now}/${p.segment.future}` : "not segmented"} · last contact ${p.last_contact_at ? p.last_contact_at.slice(0, 10) : "never"} · trust ${p.trust ?? "–"}`),
+          // Each flag is judged against the card's cell; its reasons and evidence on hover.
+          ...p.flags.map((f) => el("span", { class: "flag", title: [...f.reasons, ...(f.evidence?.length ? [`evidence: ${f.evidence.length} event(s)`] : [])].join("; ") }, f.name))));
       }
       columns.append(column);
     }

@@ -85,6 +85,9 @@ NETWORK_EVENTS = [
     {"type": "network_evaluated", "factors": {"value": 1}, **META},
     {"type": "network_left", "reason": "other", **META},
 ]
+ORGANISATION_EVENTS = [
+    {"type": "criteria_defined", "criteria": [{"name": "fit", "description": "aims match"}], **META},
+]
 
 
 def string_paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], str]]:
@@ -119,6 +122,7 @@ def cases() -> Iterator[tuple[str, str, dict[str, Any], str]]:
     targets = [("/v1/partnerships", OPEN), ("/v1/networks", JOIN)]
     targets += [(f"/v1/partnerships/{PARTNERSHIP}/events", body) for body in PARTNERSHIP_EVENTS]
     targets += [(f"/v1/networks/{NETWORK}/events", body) for body in NETWORK_EVENTS]
+    targets += [("/v1/organisation/events", body) for body in ORGANISATION_EVENTS]
     for url, body in targets:
         for path, where in string_paths(body):
             for name, poison in POISONS.items():
@@ -241,7 +245,10 @@ def test_numbers_are_never_guessed_from_strings_or_booleans(client: TestClient, 
 
 
 def on_kafka(body: dict[str, Any]) -> dict[str, Any]:
-    """The Kafka form of a command: the aggregate's id in the body."""
+    """The Kafka form of a command: the aggregate's id in the body (the organisation has one,
+    well known: its commands name none)."""
+    if body["type"] in {b["type"] for b in ORGANISATION_EVENTS}:
+        return body
     if body["type"] in ("partnership_opened",) or body["type"] in {b["type"] for b in PARTNERSHIP_EVENTS}:
         return {"partnership_id": str(uuid.uuid4() if body["type"] == "partnership_opened" else PARTNERSHIP), **body}
     return {"network_id": str(uuid.uuid4() if body["type"] == "network_joined" else NETWORK), **body}

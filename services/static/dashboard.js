@@ -161,7 +161,7 @@ const pages = {
       `${cover.never_evaluated.count} of ${cover.partnerships} never evaluated` +
       (cover.catalogue_version ? `; ${cover.not_under_current.count} not under the current criteria` : "; no criteria catalogue yet") + ".") : "";
     document.querySelector("main").replaceChildren(el("h1", {}, "Segment portfolio"), table,
-      el("p", { class: "who" }, `${rising} rising partners are highlighted.`), coverage, el("h1", {}, "Drift by quarter"), drift);
+      el("p", { class: "who" }, `${rising} partners sit in the highlighted cells, where the future outranks now (the board flags a rise only on evidence).`), coverage, el("h1", {}, "Drift by quarter"), drift);
     // The answer lists the first moves only; say how many there were in all.
     const moved = body.drift_count ?? body.drift.length;
     if (moved > body.drift.length) drift.after(el("p", { class: "who", id: "drift-count" }, `${body.drift.length} of ${moved} moves shown.`));

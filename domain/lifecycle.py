@@ -42,7 +42,13 @@ THRESHOLDS = LifecycleThresholds()
 
 # ...unless the partner's roles make lopsided effort normal: a funder gives money, not
 # hours; a customer or an authority is served by us. The most lenient role counts.
-ROLE_UNFAIR_RATIOS: Mapping[str, float] = {"funder": 10.0, "customer": 10.0, "authority": 10.0, "supplier": 5.0}
+ROLE_UNFAIR_RATIOS: Mapping[str, float] = {
+    "funder": 10.0,
+    "customer": 10.0,
+    "one_off_customer": 10.0,
+    "authority": 10.0,
+    "supplier": 5.0,
+}
 
 
 @dataclass(frozen=True)

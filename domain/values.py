@@ -73,6 +73,7 @@ class PartnerKind(StrEnum):
 
 class Role(StrEnum):
     CUSTOMER = "customer"
+    ONE_OFF_CUSTOMER = "one_off_customer"  # bought once; no relationship is expected to follow
     FUNDER = "funder"
     USER = "user"
     RESEARCHER = "researcher"

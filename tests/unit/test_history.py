@@ -66,3 +66,18 @@ def test_a_network_as_of_and_as_known() -> None:
     assert network_then(events, at(40), known_at=at(100))["effort_hours"] == 0  # type: ignore[index]
     assert network_then(events, at(40), known_at=at(300))["effort_hours"] == 8  # type: ignore[index]
     assert network_then(events, at(-1), known_at=at(300)) is None
+
+
+def test_a_customer_who_bought_once_is_recorded_as_such_and_history_shows_when() -> None:
+    from domain.partnership import Partnership
+    from domain.values import Partner
+
+    partner = Partner(name="Acme Oy", kind="organisation", roles=("customer",))
+    partnership = Partnership.open(partner, "research", "alice", meta(0))
+    partnership.change_roles(("one_off_customer",), meta(30))
+    events = partnership.collect_events()
+    known = T0 + timedelta(days=2000)  # the builder records a thousand days late
+    before = partnership_then(events, T0 + timedelta(days=29), known)
+    after = partnership_then(events, T0 + timedelta(days=31), known)
+    assert before is not None and before["partner"]["roles"] == ["customer"]
+    assert after is not None and after["partner"]["roles"] == ["one_off_customer"]

@@ -612,3 +612,9 @@ def test_stewardship_flags_name_their_events() -> None:
     )
     assert plain is not None and plain.evidence == ("p1:5",)  # theirs since version 5
     assert top is not None and top.evidence == ("p1:5", "p1:3")  # ...and '++' since version 3
+
+
+def test_a_one_off_customer_is_served_lopsidedly_without_being_unfair() -> None:
+    lopsided = dict(activities=work(45, 5, 10, 21))  # nine times their hours
+    assert causes(flags_of(facts(roles=("one_off_customer",), **lopsided)), "wind_down_candidate") == []
+    assert causes(flags_of(facts(roles=("user",), **lopsided)), "wind_down_candidate") == ["unfair"]

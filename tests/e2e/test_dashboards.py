@@ -204,8 +204,10 @@ def test_the_portfolio_matrix_counts_every_segmented_partner(session: Session, s
     assert sum(c["count"] for c in api["cells"]) > 50
     assert page.locator("#matrix td.rising").count() == 6  # the cells where future outranks now
     cover = api["evaluation_coverage"]
-    assert page.locator("#coverage").inner_text().startswith(
-        f"{cover['never_evaluated']['count']} of {cover['partnerships']} never evaluated"
+    assert (
+        page.locator("#coverage")
+        .inner_text()
+        .startswith(f"{cover['never_evaluated']['count']} of {cover['partnerships']} never evaluated")
     )
     session.assert_no_violations(page)
     shot(page, "portfolio")

@@ -47,8 +47,9 @@ Command = TypeVar("Command", bound=Callable[..., Any])
 
 # Command parameters the service looks up for a command, never what a sender says: the
 # contract leaves them out of the command, and the application passes them (an
-# evaluation is scored against the organisation's criteria catalogue in force).
-SUPPLIED = frozenset({"catalogue"})
+# evaluation is scored against the organisation's criteria catalogue in force; a
+# retraction or correction gets the event it names; a merge, the partnership it keeps).
+SUPPLIED = frozenset({"catalogue", "target", "survivor"})
 
 
 def records(event_class: type[DomainEvent], command: str | None = None) -> Callable[[Command], Command]:

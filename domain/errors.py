@@ -76,3 +76,25 @@ class CriteriaNotScored(CriteriaError):
 
 class ScoredAndSkipped(CriteriaError):
     code = "scored_and_skipped"
+
+
+class CorrectionError(DomainError):
+    """A retraction or correction named an event it cannot retract or correct."""
+
+    code = "correction"
+
+
+class UnknownEvent(CorrectionError):
+    code = "unknown_event"
+
+
+class NotCorrectable(CorrectionError):
+    code = "not_correctable"
+
+
+class AlreadyRetracted(CorrectionError):
+    code = "already_retracted"
+
+
+class MergeError(DomainError):
+    code = "merge"

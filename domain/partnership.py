@@ -15,10 +15,25 @@ from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 from uuid import UUID
 
-from domain.base import Aggregate, check_not_in_future, records
+from domain.base import Aggregate, DomainEvent, check_not_in_future, records
+from domain.corrections import (
+    Changes,
+    EventId,
+    check_changes,
+    check_correctable,
+    parse_event_id,
+    target_version,
+)
 from domain.criteria import CatalogueInForce, SkippedCriterion, Skips, check_scores
-from domain.errors import InvalidOutcomeFactor, NothingChanged, StageOutOfOrder
-from domain.stages import check_transition
+from domain.errors import (
+    AlreadyRetracted,
+    InvalidOutcomeFactor,
+    MergeError,
+    NothingChanged,
+    StageOutOfOrder,
+    UnknownEvent,
+)
+from domain.stages import IMPORTED, check_transition
 from domain.timeline import in_force_at
 from domain.values import (
     OUTCOME_FACTOR_VALUES,
@@ -73,6 +88,10 @@ class Partnership(Aggregate):
             p.joint_activities = 0
             p.last_outcome = None
             p.ended = False
+            p.retracted = []
+            p.corrected = []
+            p.outcomes = []
+            p.merged_into = None
 
     class ContactLogged(Aggregate.Event):
         type: ClassVar[str] = "contact_logged"
@@ -118,6 +137,8 @@ class Partnership(Aggregate):
 
         def apply(self, p: Partnership) -> None:
             p.last_outcome = self.outcome
+            # Evaluations are few (a handful a year): kept so a retraction can fall back.
+            p.outcomes = [*p.outcomes, (self.originator_version, self.outcome)]
 
     class Segmented(Aggregate.Event):
         type: ClassVar[str] = "segmented"
@@ -159,6 +180,64 @@ class Partnership(Aggregate):
             p.stage_since = self.meta.occurred_at
             p.ended = self.stage == Stage.ENDED
 
+    class EventRetracted(Aggregate.Event):
+        """An earlier event of this partnership should not have been recorded; it stays in
+        history, and nothing counts it any more."""
+
+        type: ClassVar[str] = "event_retracted"
+        event_id: str
+        retracted_type: str  # derived: the retracted event's type
+        reason: FreeText
+
+        def apply(self, p: Partnership) -> None:
+            version = target_version(self.event_id)
+            p.retracted = [*p.retracted, version]
+            _uncount(p, self.retracted_type)
+            if self.retracted_type == "evaluated":
+                p.outcomes = [o for o in p.outcomes if o[0] != version]
+                p.last_outcome = p.outcomes[-1][1] if p.outcomes else None
+
+    class EventCorrected(Aggregate.Event):
+        """An earlier event of this partnership said something wrong: ``changes`` gives
+        what it should have said; the rest of it stands."""
+
+        type: ClassVar[str] = "event_corrected"
+        event_id: str
+        corrected_type: str  # derived: the corrected event's type
+        changes: Changes
+        reason: FreeText
+
+        def apply(self, p: Partnership) -> None:
+            version = target_version(self.event_id)
+            p.corrected = sorted({*p.corrected, version})
+            if self.changes.evaluated_outcome is not None:
+                p.outcomes = [(v, self.changes.evaluated_outcome if v == version else o) for v, o in p.outcomes]
+                p.last_outcome = p.outcomes[-1][1] if p.outcomes else None
+
+    class MergedInto(Aggregate.Event):
+        """This partnership was a duplicate of ``survivor_id``: it ends here, and its
+        history stays answerable under its own id."""
+
+        type: ClassVar[str] = "partnership_merged"
+        survivor_id: UUID
+        previous: Stage  # derived: the stage it left for ended
+        reason: FreeText | None = None
+
+        def apply(self, p: Partnership) -> None:
+            p.merged_into = self.survivor_id
+            p.stage = Stage.ENDED
+            p.stage_since = self.meta.occurred_at
+            p.ended = True
+
+    class Absorbed(Aggregate.Event):
+        """The other half of a merge: ``absorbed_id`` was a duplicate of this one."""
+
+        type: ClassVar[str] = "partnership_absorbed"
+        absorbed_id: UUID
+
+        def apply(self, p: Partnership) -> None:
+            pass  # the absorbed history stays its own; readers follow the pointer
+
     if TYPE_CHECKING:  # the state, set by the events' apply (declared for the type checker only:
         # eventsourcing would turn class annotations into constructor fields)
         partner: Partner
@@ -171,6 +250,10 @@ class Partnership(Aggregate):
         interest_signals: int
         joint_activities: int
         last_outcome: float | None
+        retracted: list[int]  # versions retracted (few: mistakes are rare)
+        corrected: list[int]  # versions corrected at least once
+        outcomes: list[tuple[int, float]]  # (version, outcome) of every evaluation in force
+        merged_into: UUID | None
 
     def __init__(self) -> None:
         """Nothing to do: ``Opened.apply`` sets the state, when opened and on replay."""
@@ -329,10 +412,94 @@ class Partnership(Aggregate):
     ) -> None:
         self.check_can_record(meta, expected_version)
         self.check_not_before_current_stage(meta)
-        check_transition(self.stage, stage)
+        # Imported: placed once, from the opening, where it already was before Verkosto.
+        first_move = self.stage == Stage.ANALYSE and self.stage_since == self.started_at
+        check_transition(self.stage, stage, importing=reason == IMPORTED and first_move)
         self.trigger_event(self.StageChanged, previous=self.stage, stage=stage, reason=reason, note=note, meta=meta)
 
+    @records(EventRetracted)
+    def retract_event(
+        self,
+        event_id: EventId,
+        reason: Text,
+        meta: EventMeta,
+        expected_version: int | None = None,
+        *,
+        target: DomainEvent | None = None,  # supplied by the service: the event named
+    ) -> None:
+        self.check_can_record(meta, expected_version)
+        recorded = self.check_target(event_id, target)
+        self.trigger_event(
+            self.EventRetracted, event_id=event_id, retracted_type=recorded.type, reason=reason, meta=meta
+        )
+
+    @records(EventCorrected)
+    def correct_event(
+        self,
+        event_id: EventId,
+        changes: Changes,
+        reason: Text,
+        meta: EventMeta,
+        expected_version: int | None = None,
+        *,
+        target: DomainEvent | None = None,  # supplied by the service: the event named
+    ) -> None:
+        self.check_can_record(meta, expected_version)
+        recorded = self.check_target(event_id, target)
+        # "Nothing changed" is judged against the original; once corrected, the event says
+        # what its corrections made it say, and any correction of it is taken as given.
+        original = (
+            None
+            if target_version(event_id) in self.corrected
+            else {**vars(recorded), "occurred_at": recorded.meta.occurred_at}
+        )
+        stored = check_changes(recorded.type, event_id, changes, original)
+        if stored.occurred_at is not None:
+            self.check_not_before_start(meta.model_copy(update={"occurred_at": stored.occurred_at}))
+            check_not_in_future(meta.model_copy(update={"occurred_at": stored.occurred_at}))
+        self.trigger_event(
+            self.EventCorrected,
+            event_id=event_id,
+            corrected_type=recorded.type,
+            changes=stored,
+            reason=reason,
+            meta=meta,
+        )
+
+    @records(MergedInto, command="MergePartnerships")
+    def merge_into(
+        self,
+        survivor_id: UUID,
+        meta: EventMeta,
+        reason: Text | None = None,
+        expected_version: int | None = None,
+        *,
+        survivor: Partnership | None = None,  # supplied by the service: the one kept
+    ) -> None:
+        self.check_can_record(meta, expected_version)
+        if survivor_id == self.id:
+            raise MergeError("a partnership cannot be merged into itself", survivor_id=str(survivor_id))
+        if survivor is None:
+            raise MergeError(f"no partnership {survivor_id} to merge into", survivor_id=str(survivor_id))
+        if survivor.ended:
+            raise MergeError(
+                f"partnership {survivor_id} has ended; merge into an open one", survivor_id=str(survivor_id)
+            )
+        survivor.check_not_before_start(meta)
+        self.trigger_event(self.MergedInto, survivor_id=survivor_id, previous=self.stage, reason=reason, meta=meta)
+        survivor.trigger_event(survivor.Absorbed, absorbed_id=self.id, meta=meta)
+
     # Rules ----------------------------------------------------------------------------
+
+    def check_target(self, event_id: str, target: DomainEvent | None) -> DomainEvent:
+        aggregate_id, version = parse_event_id(event_id)
+        named = target is not None and (target.originator_id, target.originator_version) == (self.id, version)
+        if aggregate_id != self.id or not named or version > self.version:
+            raise UnknownEvent(f"partnership {self.id} has no event {event_id}", event_id=event_id)
+        check_correctable(target.type, event_id)
+        if version in self.retracted:
+            raise AlreadyRetracted(f"{event_id} was retracted; nothing more can change it", event_id=event_id)
+        return target
 
     def check_changes_owner(self, owner_unit: str, steward: str, meta: EventMeta) -> None:
         # A transfer may be back-dated: compare with whoever owned it at that moment.
@@ -353,6 +520,15 @@ class Partnership(Aggregate):
                 f"a move at {meta.occurred_at.isoformat()} would precede it",
                 stage=self.stage.value,
             )
+
+
+def _uncount(p: Partnership, event_type: str) -> None:
+    if event_type == "contact_logged":
+        p.contacts -= 1
+    elif event_type == "interest_signalled":
+        p.interest_signals -= 1
+    elif event_type == "joint_activity_recorded":
+        p.joint_activities -= 1
 
 
 def check_outcome_factors(factors: dict[str, float]) -> None:

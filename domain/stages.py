@@ -12,7 +12,10 @@ so the machine only enforces what the method really orders:
   manage);
 - only a wind-down ends, and ended is final: nothing moves out of it;
 - stepping back to an earlier stage is re-evaluation and is allowed from every stage but
-  ended.
+  ended;
+- a partnership brought in from what the organisation already had (reason ``imported``)
+  goes from analyse straight to the stage it was really at, but never to ended: its
+  prioritising happened before Verkosto, and an ended one is not worth importing.
 """
 
 from __future__ import annotations
@@ -50,7 +53,14 @@ def is_allowed(current: Stage, target: Stage) -> bool:
     return steps_back or target in _ONWARD[current]
 
 
-def check_transition(current: Stage, target: Stage) -> None:
+# The reason of a stage change that places an imported partnership where it already was.
+IMPORTED = "imported"
+
+
+def check_transition(current: Stage, target: Stage, importing: bool = False) -> None:
+    """``importing``: the first move of a partnership brought in with reason ``imported``."""
+    if importing and current == Stage.ANALYSE and target not in (Stage.ANALYSE, Stage.ENDED):
+        return
     if current == target:
         raise NothingChanged(f"the stage is already {current.value}", stage=current.value)
     if not is_allowed(current, target):

@@ -143,8 +143,10 @@ class Verkosto(Reading, IncrementalLoading, EventStoreApplication):
         recorded_at = self.clock()
         seen = self.find_commands([r.command.command_id for r in requests if r.command.command_id])
         targets = {i for r in requests if (i := _target_id(r.command)) is not None}
-        if any(c.BY_MODEL[type(r.command)].supplied for r in requests):
-            targets.add(ORGANISATION_ID)  # what the service supplies is the organisation's
+        if any("catalogue" in c.BY_MODEL[type(r.command)].supplied for r in requests):
+            targets.add(ORGANISATION_ID)  # the catalogue is the organisation's
+        # A merge decides on the partnership it keeps too: loaded with the batch.
+        targets |= {s for r in requests if isinstance(s := getattr(r.command, "survivor_id", None), UUID)}
         generation, loaded = self._load(targets)
         aggregates = {i: e.aggregate for i, e in loaded.items()}
         decision = Decision(requests, [], {}, [], generation, {i: e.snapshot_version for i, e in loaded.items()})
@@ -166,7 +168,7 @@ class Verkosto(Reading, IncrementalLoading, EventStoreApplication):
                     source=request.source,
                     command_id=command.command_id,
                 )
-                aggregate = _apply(command, meta, aggregates)
+                touched = _apply(command, meta, aggregates, self._recorded_event)
             except DomainError as error:
                 decision.outcomes.append(Rejected(error.code, error.message, error.details))
                 continue
@@ -176,8 +178,10 @@ class Verkosto(Reading, IncrementalLoading, EventStoreApplication):
                 problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
                 decision.outcomes.append(Rejected("invalid_command", problems))
                 continue
-            aggregates[aggregate.id] = aggregate
-            decision.aggregates[aggregate.id] = aggregate
+            for aggregate in touched:
+                aggregates[aggregate.id] = aggregate
+                decision.aggregates[aggregate.id] = aggregate
+            aggregate = touched[0]
             decision.outcomes.append(_Pending(aggregate.id, aggregate.version))
             if command.command_id:
                 first_use[command.command_id] = index
@@ -233,6 +237,16 @@ class Verkosto(Reading, IncrementalLoading, EventStoreApplication):
             outcomes.append(outcome)
         return outcomes
 
+    def _recorded_event(self, aggregate: Aggregate, version: int) -> Any:
+        """Event ``version`` of ``aggregate`` (personal fields revealed), None if it has
+        none: from this batch's pending events, else the store (one row)."""
+        for event in aggregate.pending_events:
+            if event.originator_version == version:
+                return event
+        if not 1 <= version <= aggregate.version:
+            return None
+        return next(iter(self.events.get(aggregate.id, gt=version - 1, lte=version)), None)
+
     # Reading ---------------------------------------------------------------------------
 
     # Reads go through the recorder (the port to persistence: PostgreSQL in production,
@@ -276,8 +290,14 @@ def _target_id(command: c.Command) -> UUID | None:
     return command.target_id()
 
 
-def _apply(command: c.Command, meta: EventMeta, aggregates: dict[UUID, Aggregate]) -> Aggregate:
-    """Calls the aggregate method the command was derived from (see contract.commands)."""
+def _apply(
+    command: c.Command,
+    meta: EventMeta,
+    aggregates: dict[UUID, Aggregate],
+    recorded_event: Callable[[Aggregate, int], Any],
+) -> list[Aggregate]:
+    """Calls the aggregate method the command was derived from (see contract.commands);
+    returns the aggregates it recorded events on, the command's own first."""
     spec = c.BY_MODEL[type(command)]
     target = command.target_id()
     kind = spec.aggregate.kind
@@ -285,7 +305,7 @@ def _apply(command: c.Command, meta: EventMeta, aggregates: dict[UUID, Aggregate
         if target is not None and (target in aggregates or target == ORGANISATION_ID):  # that id is taken
             raise _Exists(f"{target} already exists", id=str(target))
         create = getattr(spec.aggregate, spec.method)
-        return create(**spec.arguments(command), meta=meta, id=target)  # type: ignore[no-any-return]
+        return [create(**spec.arguments(command), meta=meta, id=target)]
     if target is None:
         raise _Unknown(f"{kind}_id is required", field=f"{kind}_id")
     aggregate = aggregates.get(target)
@@ -294,8 +314,24 @@ def _apply(command: c.Command, meta: EventMeta, aggregates: dict[UUID, Aggregate
     if not isinstance(aggregate, spec.aggregate):
         raise _Unknown(f"no {kind} {target}", id=str(target))
     arguments = spec.arguments(command)
-    if spec.supplied:  # looked up only for the commands that take it, as the batch has it so far
-        supplied = supplied_by(aggregates.get(ORGANISATION_ID))
-        arguments |= {name: supplied[name] for name in spec.supplied}
+    # Looked up only for the commands that take them, as the batch has them so far.
+    touched = [aggregate]
+    if "catalogue" in spec.supplied:
+        arguments["catalogue"] = supplied_by(aggregates.get(ORGANISATION_ID))["catalogue"]
+    if "target" in spec.supplied:
+        arguments["target"] = _named_event(aggregate, arguments["event_id"], recorded_event)
+    if "survivor" in spec.supplied:
+        survivor = aggregates.get(arguments["survivor_id"])
+        arguments["survivor"] = survivor if isinstance(survivor, spec.aggregate) else None
+        if arguments["survivor"] is not None:
+            touched.append(arguments["survivor"])
     getattr(aggregate, spec.method)(**arguments, meta=meta, expected_version=command.expected_version)
-    return aggregate
+    return touched
+
+
+def _named_event(aggregate: Aggregate, event_id: str, recorded_event: Callable[[Aggregate, int], Any]) -> Any:
+    """The event an ``<aggregate id>:<version>`` id names, if it is this aggregate's."""
+    prefix, _, version = event_id.rpartition(":")
+    if prefix != str(aggregate.id) or not version.isdigit():
+        return None
+    return recorded_event(aggregate, int(version))

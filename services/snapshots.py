@@ -77,6 +77,11 @@ class PartnershipState(_State):
     joint_activities: int
     last_outcome: float | None
     ended: bool
+    # Corrections and merges (defaults: snapshots taken before they existed had none).
+    retracted: list[int] = []
+    corrected: list[int] = []
+    outcomes: list[tuple[int, float]] = []
+    merged_into: UUID | None = None
 
     def domain_values(self) -> dict[str, Any]:
         values = super().domain_values()

@@ -75,6 +75,12 @@ REFUSALS: dict[str, tuple[int, str]] = {
     "unknown_criterion": REFUSED,
     "criteria_not_scored": REFUSED,
     "scored_and_skipped": REFUSED,
+    # Retractions, corrections and merges: the event or partnership named must allow it.
+    "unknown_event": UNKNOWN_ID,
+    "correction": REFUSED,
+    "not_correctable": REFUSED,
+    "already_retracted": REFUSED,
+    "merge": REFUSED,
 }
 DEFAULT_REFUSAL = REFUSED  # a domain rule added without a row here is still a 409
 

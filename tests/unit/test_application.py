@@ -86,7 +86,7 @@ def test_refusals_carry_a_stable_code_and_never_stop_the_rest_of_the_batch() -> 
 def test_every_command_reaches_the_method_it_was_derived_from() -> None:
     """One command of each kind through the application, each landing as its event."""
     app = memory_app()
-    pid, nid = uuid.uuid4(), uuid.uuid4()
+    pid, nid, survivor = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     bodies: dict[str, dict[str, Any]] = {
         "OpenPartnership": {"partner": PARTNER, "owner_unit": "u", "steward": "s"},
         "LogContact": {"channel": "call", "direction": "inbound", "participants": ["s"]},
@@ -97,6 +97,8 @@ def test_every_command_reaches_the_method_it_was_derived_from() -> None:
         "ChangeRoles": {"roles": ["user"]},
         "TransferOwnership": {"owner_unit": "v", "steward": "t", "reason": "reassignment"},
         "ChangeStage": {"stage": "prioritise", "reason": "fit"},
+        "RetractEvent": {"event_id": f"{pid}:2", "reason": "logged on the wrong partner"},
+        "CorrectEvent": {"event_id": f"{pid}:3", "changes": {"strength": 3}, "reason": "it was strong"},
         "JoinNetwork": {"name": "Forum", "purposes": ["influence"], "role": "member", "activity": "active"},
         "AddMember": {"partnership_id": str(pid)},
         "RemoveMember": {"partnership_id": str(pid)},
@@ -107,7 +109,9 @@ def test_every_command_reaches_the_method_it_was_derived_from() -> None:
         "LeaveNetwork": {"reason": "other"},
         "DefineCriteria": {"criteria": [{"name": "fit", "description": "how well they fit"}]},
         "DefineOperatingModel": {"cells": [{**cell.model_dump(), "cadence_days": 30} for cell in DEFAULT_MODEL.cells]},
+        "MergePartnerships": {"survivor_id": str(survivor)},  # last: it ends the partnership
     }
+    app.execute([opened(survivor)])
     assert set(bodies) == {spec.model.__name__ for spec in SPECS}
     for name, body in bodies.items():
         spec = next(s for s in SPECS if s.model.__name__ == name)

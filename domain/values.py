@@ -180,10 +180,24 @@ def _distinct(roles: tuple[Role, ...]) -> tuple[Role, ...]:
 Roles = Annotated[tuple[Role, ...], Field(min_length=1), AfterValidator(_distinct)]
 
 
+# An e-mail domain of the partner's people ("acme.fi"): how a calendar invitation is
+# matched to the partner without keeping anyone's address.
+MailDomain = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=253,
+        pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$",
+    ),
+]
+
+
 class Partner(Value):
     name: Annotated[Name, Personal("aggregate", only_for_persons=True)]
     kind: PartnerKind
     roles: Roles
+    # For organisations and groups; a person partner's own address would be personal data.
+    domains: Annotated[tuple[MailDomain, ...], Field(max_length=20)] = ()
 
 
 class Segment(Value):

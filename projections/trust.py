@@ -12,6 +12,8 @@ from contract.events import Published
 from domain import trust as model
 from domain.base import DomainEvent
 from domain.partnership import Partnership
+from projections.corrections import CORRECTION_TYPES, CORRECTIONS
+from projections.trust_refold import point_row, refold
 
 P = Partnership
 # Which events the trust model sees, and as what.
@@ -49,7 +51,7 @@ class TrustProjection:
     name = "trust"
     tables = ("trust_state", "trust_points")
     # What moves trust, and transfers (a new steward restarts attention).
-    handles = frozenset({kind.type for kind in _KINDS} | {P.OwnershipTransferred.type})
+    handles = frozenset({kind.type for kind in _KINDS} | {P.OwnershipTransferred.type} | CORRECTION_TYPES)
     ddl = """
     CREATE TABLE IF NOT EXISTS {rm}.trust_state (
         partnership_id uuid PRIMARY KEY,
@@ -74,6 +76,9 @@ class TrustProjection:
         position          bigint NOT NULL,
         PRIMARY KEY (partnership_id, version)
     );
+    -- The happening each point folded: its partnership's trajectory is folded again from
+    -- these when an event is retracted or corrected (projections/trust_refold.py).
+    ALTER TABLE {rm}.trust_points ADD COLUMN IF NOT EXISTS happening jsonb;
     -- Trust at a moment (the board's trust now and 180 days before) is an index lookup.
     CREATE INDEX IF NOT EXISTS trust_points_at ON {rm}.trust_points (partnership_id, at, version);
     """
@@ -91,13 +96,24 @@ class TrustProjection:
         states: dict[str, tuple[list[list[str]], model.TrustState]] = {
             pid: (tenures, model.TrustState.from_dict(state)) for pid, tenures, state in await cur.fetchall()
         }
-        points = []
+        points: list[list[Any]] = []
         for published in mine:
             pid, event = published.aggregate_id, published.event
+            if isinstance(event, CORRECTIONS):
+                if pid in states:
+                    # Folded again from the rows, so what this batch folded so far is written first.
+                    await _write(cur, rm, states, points)
+                    points = []
+                    refolded = await refold(cur, rm, published)
+                    if refolded is not None:
+                        states[pid] = (states[pid][0], refolded[0])
+                        points = refolded[1]
+                continue
             if isinstance(event, P.Opened):
                 opened = happening(published)
                 assert opened is not None
                 states[pid] = ([[published.occurred_at, event.steward]], model.initial(opened))
+                seen: model.Happening | None = opened
             elif pid not in states:
                 continue  # opened before this read model existed; a rebuild covers it
             else:
@@ -113,47 +129,39 @@ class TrustProjection:
                 states[pid] = (tenures, model.step(state, seen) if seen else state)
                 if seen is None:
                     continue
-            p = model.point(states[pid][1], (published.event_id,))
-            points.append(
-                [
-                    pid,
-                    published.version,
-                    p.at.isoformat(),
-                    p.inbound_interest,
-                    p.outbound_interest,
-                    p.mutual_interest,
-                    p.trust,
-                    p.attention,
-                    p.phase,
-                    list(p.moved_by),
-                    p.model_version,
-                    published.position,
-                ]
-            )
-        # Whole-batch statements: row-by-row writes would dominate catch-up.
+            points.append(point_row(pid, published.version, published.position, states[pid][1], seen))
+        await _write(cur, rm, states, points)
+
+
+async def _write(
+    cur: psycopg.AsyncCursor[Any],
+    rm: sql.Identifier,
+    states: dict[str, tuple[list[list[str]], model.TrustState]],
+    points: list[list[Any]],
+) -> None:
+    """The batch's states and points in whole-batch statements: row-by-row writes would
+    dominate catch-up."""
+    await cur.execute(
+        sql.SQL(
+            "INSERT INTO {}.trust_state (partnership_id, steward, tenures, state, model_version) "
+            "SELECT (r->>0)::uuid, r->>1, r->2, r->3, %s FROM jsonb_array_elements(%s::jsonb) r "
+            "ON CONFLICT (partnership_id) DO UPDATE SET steward = EXCLUDED.steward, "
+            "tenures = EXCLUDED.tenures, state = EXCLUDED.state, model_version = EXCLUDED.model_version"
+        ).format(rm),
+        (
+            model.TRUST_MODEL_VERSION,
+            json.dumps([[pid, tenures[-1][1], tenures, state.to_dict()] for pid, (tenures, state) in states.items()]),
+        ),
+    )
+    if points:
+        # One JSON parameter: psycopg escapes text arrays element by element, slowly.
         await cur.execute(
             sql.SQL(
-                "INSERT INTO {}.trust_state (partnership_id, steward, tenures, state, model_version) "
-                "SELECT (r->>0)::uuid, r->>1, r->2, r->3, %s FROM jsonb_array_elements(%s::jsonb) r "
-                "ON CONFLICT (partnership_id) DO UPDATE SET steward = EXCLUDED.steward, "
-                "tenures = EXCLUDED.tenures, state = EXCLUDED.state, model_version = EXCLUDED.model_version"
+                "INSERT INTO {}.trust_points SELECT (r->>0)::uuid, (r->>1)::bigint, "
+                "(r->>2)::timestamptz, (r->>3)::float8, (r->>4)::float8, (r->>5)::float8, "
+                "(r->>6)::float8, (r->>7)::float8, r->>8, "
+                "ARRAY(SELECT jsonb_array_elements_text(r->9)), r->>10, (r->>11)::bigint, r->12 "
+                "FROM jsonb_array_elements(%s::jsonb) r ON CONFLICT DO NOTHING"
             ).format(rm),
-            (
-                model.TRUST_MODEL_VERSION,
-                json.dumps(
-                    [[pid, tenures[-1][1], tenures, state.to_dict()] for pid, (tenures, state) in states.items()]
-                ),
-            ),
+            (json.dumps(points),),
         )
-        if points:
-            # One JSON parameter: psycopg escapes text arrays element by element, slowly.
-            await cur.execute(
-                sql.SQL(
-                    "INSERT INTO {}.trust_points SELECT (r->>0)::uuid, (r->>1)::bigint, "
-                    "(r->>2)::timestamptz, (r->>3)::float8, (r->>4)::float8, (r->>5)::float8, "
-                    "(r->>6)::float8, (r->>7)::float8, r->>8, "
-                    "ARRAY(SELECT jsonb_array_elements_text(r->9)), r->>10, (r->>11)::bigint "
-                    "FROM jsonb_array_elements(%s::jsonb) r ON CONFLICT DO NOTHING"
-                ).format(rm),
-                (json.dumps(points),),
-            )

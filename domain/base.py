@@ -48,8 +48,11 @@ Command = TypeVar("Command", bound=Callable[..., Any])
 # Command parameters the service looks up for a command, never what a sender says: the
 # contract leaves them out of the command, and the application passes them (an
 # evaluation is scored against the organisation's criteria catalogue in force; a
-# retraction or correction gets the event it names; a merge, the partnership it keeps).
-SUPPLIED = frozenset({"catalogue", "target", "survivor"})
+# retraction or correction gets the event it names; a merge, the partnership it keeps; a
+# network's new member, the partnership). Supplied aggregates are loaded with the batch,
+# and a command may record events on them too (the other half of a merge).
+SUPPLIED_AGGREGATES = {"survivor": "survivor_id", "member": "partnership_id"}  # parameter: the field naming it
+SUPPLIED = frozenset({"catalogue", "target"}) | SUPPLIED_AGGREGATES.keys()
 
 
 def records(event_class: type[DomainEvent], command: str | None = None) -> Callable[[Command], Command]:

@@ -474,12 +474,12 @@ class Partnership(Aggregate):
         reason: Text | None = None,
         expected_version: int | None = None,
         *,
-        survivor: Partnership | None = None,  # supplied by the service: the one kept
+        survivor: Aggregate | None = None,  # supplied by the service: the one kept
     ) -> None:
         self.check_can_record(meta, expected_version)
         if survivor_id == self.id:
             raise MergeError("a partnership cannot be merged into itself", survivor_id=str(survivor_id))
-        if survivor is None:
+        if not isinstance(survivor, Partnership):
             raise MergeError(f"no partnership {survivor_id} to merge into", survivor_id=str(survivor_id))
         if survivor.ended:
             raise MergeError(
@@ -493,8 +493,12 @@ class Partnership(Aggregate):
 
     def check_target(self, event_id: str, target: DomainEvent | None) -> DomainEvent:
         aggregate_id, version = parse_event_id(event_id)
-        named = target is not None and (target.originator_id, target.originator_version) == (self.id, version)
-        if aggregate_id != self.id or not named or version > self.version:
+        if (
+            target is None
+            or aggregate_id != self.id
+            or (target.originator_id, target.originator_version) != (self.id, version)
+            or version > self.version
+        ):
             raise UnknownEvent(f"partnership {self.id} has no event {event_id}", event_id=event_id)
         check_correctable(target.type, event_id)
         if version in self.retracted:

@@ -19,7 +19,7 @@ from eventsourcing.persistence import IntegrityError
 from pydantic import ValidationError
 
 from contract import commands as c
-from domain.base import Aggregate
+from domain.base import SUPPLIED_AGGREGATES, Aggregate
 from domain.errors import DomainError
 from domain.organisation import ORGANISATION_ID, Organisation, supplied_by
 from domain.values import EventMeta
@@ -145,8 +145,14 @@ class Verkosto(Reading, IncrementalLoading, EventStoreApplication):
         targets = {i for r in requests if (i := _target_id(r.command)) is not None}
         if any("catalogue" in c.BY_MODEL[type(r.command)].supplied for r in requests):
             targets.add(ORGANISATION_ID)  # the catalogue is the organisation's
-        # A merge decides on the partnership it keeps too: loaded with the batch.
-        targets |= {s for r in requests if isinstance(s := getattr(r.command, "survivor_id", None), UUID)}
+        # Other aggregates a command decides on (a merge's survivor): loaded with the batch.
+        targets |= {
+            other
+            for r in requests
+            for name in c.BY_MODEL[type(r.command)].supplied
+            if name in SUPPLIED_AGGREGATES
+            and isinstance(other := getattr(r.command, SUPPLIED_AGGREGATES[name], None), UUID)
+        }
         generation, loaded = self._load(targets)
         aggregates = {i: e.aggregate for i, e in loaded.items()}
         decision = Decision(requests, [], {}, [], generation, {i: e.snapshot_version for i, e in loaded.items()})
@@ -315,18 +321,16 @@ def _apply(
         raise _Unknown(f"no {kind} {target}", id=str(target))
     arguments = spec.arguments(command)
     # Looked up only for the commands that take them, as the batch has them so far.
-    touched = [aggregate]
     if "catalogue" in spec.supplied:
         arguments["catalogue"] = supplied_by(aggregates.get(ORGANISATION_ID))["catalogue"]
     if "target" in spec.supplied:
         arguments["target"] = _named_event(aggregate, arguments["event_id"], recorded_event)
-    if "survivor" in spec.supplied:
-        survivor = aggregates.get(arguments["survivor_id"])
-        arguments["survivor"] = survivor if isinstance(survivor, spec.aggregate) else None
-        if arguments["survivor"] is not None:
-            touched.append(arguments["survivor"])
+    others = [name for name in spec.supplied if name in SUPPLIED_AGGREGATES]
+    for name in others:  # the domain checks what kind it is
+        arguments[name] = aggregates.get(getattr(command, SUPPLIED_AGGREGATES[name]))
     getattr(aggregate, spec.method)(**arguments, meta=meta, expected_version=command.expected_version)
-    return touched
+    # Only those it recorded on are saved with it.
+    return [aggregate, *(arguments[n] for n in others if arguments[n] is not None and arguments[n].pending_events)]
 
 
 def _named_event(aggregate: Aggregate, event_id: str, recorded_event: Callable[[Aggregate, int], Any]) -> Any:

@@ -15,6 +15,7 @@ from domain.organisation import Organisation
 from domain.partnership import Partnership
 from domain.timeline import in_force_at
 from domain.values import Direction, Importance, Role, Stage, TransferReason
+from projections.corrections import CORRECTIONS, correct_document
 from projections.lifecycle_rows import ROW_TABLES, ROWS_DDL, apply_rows
 
 P = Partnership
@@ -28,6 +29,8 @@ PARTNERSHIP_TYPES = (
     P.RolesChanged,
     P.OwnershipTransferred,
     P.StageChanged,
+    P.MergedInto,
+    *CORRECTIONS,
 )
 
 
@@ -76,6 +79,10 @@ def fold_partnership(doc: dict[str, Any] | None, published: Published) -> dict[s
     elif isinstance(event, P.StageChanged):
         # The domain keeps stage moves in valid-time order, so appending keeps them sorted.
         doc["transitions"].append([at, event.previous.value, event.stage.value, event.reason, v])
+    elif isinstance(event, P.MergedInto):
+        doc["transitions"].append([at, event.previous.value, "ended", "merged", v])
+    elif isinstance(event, CORRECTIONS):
+        return correct_document(doc, published)
     return doc
 
 

@@ -109,7 +109,14 @@ CREATE TABLE IF NOT EXISTS {rm}.periods (
     PRIMARY KEY (partnership_id, valid_from)
 );
 CREATE INDEX IF NOT EXISTS periods_board ON {rm}.periods (partner_name, partnership_id, valid_from);
-CREATE INDEX IF NOT EXISTS periods_steward ON {rm}.periods (steward, partner_name, partnership_id);
+-- The steward's identity (domain.people.person_key), written beside the name as typed:
+-- the board's steward filter and the count of '++' partnerships per steward group by it,
+-- so "Alice" and "alice" are one steward. Rows written before it existed hold NULL until
+-- a rebuild of this projection fills them.
+ALTER TABLE {rm}.tenure_facts ADD COLUMN IF NOT EXISTS steward_key text;
+ALTER TABLE {rm}.periods ADD COLUMN IF NOT EXISTS steward_key text;
+DROP INDEX IF EXISTS {rm}.periods_steward;
+CREATE INDEX IF NOT EXISTS periods_steward_key ON {rm}.periods (steward_key, partner_name, partnership_id);
 CREATE INDEX IF NOT EXISTS periods_unit ON {rm}.periods (owner_unit, partner_name, partnership_id);
 CREATE INDEX IF NOT EXISTS periods_stage ON {rm}.periods (stage, partner_name, partnership_id);
 """

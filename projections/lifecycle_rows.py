@@ -23,7 +23,9 @@ from psycopg import sql
 from contract.events import Published
 from domain.organisation import Organisation
 from domain.partnership import Partnership
+from domain.people import person_key
 from domain.values import Direction, Role, TransferReason
+from projections.corrections import correct_rows
 from projections.lifecycle_ddl import ROWS_DDL as ROWS_DDL
 
 P = Partnership
@@ -46,7 +48,7 @@ ROW_TABLES = (
 
 # Each fact table: its columns after (partnership_id, version, at), and their casts.
 _FACTS: dict[str, tuple[tuple[str, str], ...]] = {
-    "tenure_facts": (("owner_unit", "text"), ("steward", "text"), ("steward_left", "boolean")),
+    "tenure_facts": (("owner_unit", "text"), ("steward", "text"), ("steward_left", "boolean"), ("steward_key", "text")),
     "transitions": (("previous", "text"), ("stage", "text"), ("reason", "text")),
     "segments": (("now", "text"), ("future", "text")),
     "contacts": (),
@@ -61,15 +63,18 @@ def _fact(published: Published) -> tuple[str, list[Any]] | None:
     """The fact table an event adds a row to, and the row's own columns."""
     event = published.event
     if isinstance(event, P.Opened):
-        return "tenure_facts", [event.owner_unit, event.steward, False]
+        return "tenure_facts", [event.owner_unit, event.steward, False, person_key(event.steward)]
     if isinstance(event, P.RolesChanged):
         return "role_facts", [[Role(r).value for r in event.roles]]
     if isinstance(event, P.InterestSignalled):
         return "interests", [event.direction == Direction.INBOUND]
     if isinstance(event, P.OwnershipTransferred):
-        return "tenure_facts", [event.owner_unit, event.steward, event.reason == TransferReason.STEWARD_LEFT]
+        left = event.reason == TransferReason.STEWARD_LEFT
+        return "tenure_facts", [event.owner_unit, event.steward, left, person_key(event.steward)]
     if isinstance(event, P.StageChanged):
         return "transitions", [event.previous.value, event.stage.value, event.reason]
+    if isinstance(event, P.MergedInto):  # the duplicate ends where it was merged
+        return "transitions", [event.previous.value, "ended", "merged"]
     if isinstance(event, P.Segmented):
         return "segments", [event.segment.now.value, event.segment.future.value]
     if isinstance(event, P.ContactLogged):
@@ -103,9 +108,10 @@ def _insert_facts(rm: sql.Identifier, table: str) -> sql.Composed:
 # (valid time, version) order, as the Python fold reads its lists.
 _PERIODS = """
 INSERT INTO {rm}.periods (partnership_id, valid_from, valid_to, partner_name, opened_at, owner_unit,
-    steward, stage, stage_since, segment_now, segment_future, left_at)
+    steward, stage, stage_since, segment_now, segment_future, left_at, steward_key)
 SELECT c.pid, c.at, lead(c.at) OVER (PARTITION BY c.pid ORDER BY c.at), p.partner_name, p.opened_at,
-    t.owner_unit, t.steward, coalesce(s.stage, 'analyse'), coalesce(s.at, p.opened_at), g.now, g.future, l.at
+    t.owner_unit, t.steward, coalesce(s.stage, 'analyse'), coalesce(s.at, p.opened_at), g.now, g.future, l.at,
+    t.steward_key
 FROM (
     SELECT partnership_id AS pid, at FROM {rm}.tenure_facts WHERE partnership_id = ANY(%(ids)s::uuid[])
     UNION SELECT partnership_id, at FROM {rm}.transitions WHERE partnership_id = ANY(%(ids)s::uuid[])
@@ -113,7 +119,7 @@ FROM (
 ) c
 JOIN {rm}.partners p ON p.partnership_id = c.pid
 CROSS JOIN LATERAL (
-    SELECT owner_unit, steward FROM {rm}.tenure_facts WHERE partnership_id = c.pid AND at <= c.at
+    SELECT owner_unit, steward, steward_key FROM {rm}.tenure_facts WHERE partnership_id = c.pid AND at <= c.at
     ORDER BY at DESC, version DESC LIMIT 1
 ) t
 LEFT JOIN LATERAL (
@@ -185,16 +191,19 @@ async def apply_rows(cur: psycopg.AsyncCursor[Any], rm: sql.Identifier, events: 
     for table, rows in facts.items():
         if rows:
             await cur.execute(_insert_facts(rm, table), (json.dumps(rows),))
-    if facts["contacts"]:
-        # The latest contact overall: "last contact as of now" without touching the rows.
+    # Retractions and corrections after the rows they name (a later version, so never
+    # before them, even within one batch).
+    contacted = {row[0] for row in facts["contacts"]} | await correct_rows(cur, rm, events)
+    if contacted:
+        # The latest contact overall: "last contact as of now" without touching the rows
+        # (an index lookup each; none left after a retraction is NULL).
         await cur.execute(
             sql.SQL(
-                "UPDATE {rm}.partners p SET last_contact_at = c.at FROM ("
-                " SELECT partnership_id, max(at) AS at FROM {rm}.contacts"
-                " WHERE partnership_id = ANY(%s::uuid[]) GROUP BY partnership_id"
-                ") c WHERE p.partnership_id = c.partnership_id"
+                "UPDATE {rm}.partners p SET last_contact_at = ("
+                " SELECT max(at) FROM {rm}.contacts c WHERE c.partnership_id = p.partnership_id"
+                ") WHERE p.partnership_id = ANY(%s::uuid[])"
             ).format(rm=rm),
-            (list({row[0] for row in facts["contacts"]}),),
+            (list(contacted),),
         )
     spans = list({row[0] for table in ("tenure_facts", "transitions", "segments") for row in facts[table]})
     if spans:

@@ -1,5 +1,6 @@
 """API tokens: random bearer secrets, stored only as SHA-256 hashes, each with scopes,
-an optional expiry, a revocation time and when it was last used."""
+an optional expiry, a revocation time, when it was last used, and optionally the person
+it belongs to."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from domain.people import person_key
+
 SCOPES = ("events:write", "history:read", "dashboards:read", "admin")
 # A busy client would otherwise write a row on every request: last_used_at is coarse.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -23,6 +26,10 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 class Principal:
     name: str
     scopes: frozenset[str]
+    # The person the token belongs to, as given when it was issued, and their identity:
+    # what `steward=me` means. None for a token issued without --person.
+    person: str | None = None
+    person_key: str | None = None
 
     def allows(self, scope: str) -> bool:
         return scope in self.scopes or "admin" in self.scopes
@@ -39,6 +46,7 @@ class TokenInfo:
     expires_at: datetime | None
     last_used_at: datetime | None
     revoked_at: datetime | None
+    person: str | None = None
 
     def status(self, now: datetime) -> str:
         if self.revoked_at is not None:
@@ -60,6 +68,7 @@ class TokenInfo:
             "expires_at": iso(self.expires_at),
             "last_used_at": iso(self.last_used_at),
             "revoked_at": iso(self.revoked_at),
+            "person": self.person,
         }
 
 
@@ -106,6 +115,7 @@ def issue_token(
     name: str,
     scopes: list[str],
     expires_at: datetime | None = None,
+    person: str | None = None,
 ) -> str:
     unknown = set(scopes) - set(SCOPES)
     if unknown:
@@ -114,16 +124,26 @@ def issue_token(
         raise ValueError("a token needs at least one scope")
     if expires_at is not None and expires_at.tzinfo is None:
         raise ValueError("the expiry needs a UTC offset, e.g. 2027-01-01T00:00:00+00:00")
+    key = person_key(person) if person is not None else None
+    if key == "":
+        raise ValueError("a token's person needs a name, not only spaces")
     token = "vk_" + secrets.token_urlsafe(32)
     # The expiry is compared with the database's clock, the one authenticate() uses.
     row = _one(
         conn,
         sql.SQL(
-            "INSERT INTO {} (name, token_hash, scopes, expires_at)"
-            " SELECT %(name)s, %(hash)s, %(scopes)s, %(expires)s::timestamptz"
+            "INSERT INTO {} (name, token_hash, scopes, expires_at, person, person_key)"
+            " SELECT %(name)s, %(hash)s, %(scopes)s, %(expires)s::timestamptz, %(person)s, %(key)s"
             " WHERE %(expires)s::timestamptz IS NULL OR %(expires)s::timestamptz > now() RETURNING id"
         ).format(_table(schema)),
-        {"name": name, "hash": hash_token(token), "scopes": sorted(set(scopes)), "expires": expires_at},
+        {
+            "name": name,
+            "hash": hash_token(token),
+            "scopes": sorted(set(scopes)),
+            "expires": expires_at,
+            "person": person,
+            "key": key,
+        },
     )
     if row is None:
         raise ValueError(f"the expiry {expires_at.isoformat() if expires_at else ''} has already passed")
@@ -138,7 +158,7 @@ def authenticate(conn: psycopg.Connection[Any], schema: str, token: str) -> Prin
     row = _one(
         conn,
         sql.SQL(
-            "SELECT id, name, scopes,"
+            "SELECT id, name, scopes, person, person_key,"
             " (last_used_at IS NULL OR last_used_at < now() - %s) AS stale"
             " FROM {} WHERE token_hash = %s AND revoked_at IS NULL"
             " AND (expires_at IS NULL OR expires_at > now())"
@@ -156,10 +176,10 @@ def authenticate(conn: psycopg.Connection[Any], schema: str, token: str) -> Prin
             ).format(_table(schema)),
             (row["id"], LAST_USED_RESOLUTION),
         )
-    return Principal(row["name"], frozenset(row["scopes"]))
+    return Principal(row["name"], frozenset(row["scopes"]), row["person"], row["person_key"])
 
 
-_COLUMNS = "id, name, scopes, created_at, expires_at, last_used_at, revoked_at"
+_COLUMNS = "id, name, scopes, created_at, expires_at, last_used_at, revoked_at, person"
 
 
 def _info(row: dict[str, Any]) -> TokenInfo:
@@ -203,3 +223,15 @@ def revoke_token(conn: psycopg.Connection[Any], schema: str, ref: str) -> tuple[
         (token.id,),
     )
     return (_info(row), True) if row is not None else (token, False)
+
+
+def token_people(conn: psycopg.Connection[Any], schema: str) -> list[tuple[str, str]]:
+    """(person as given, person key) of every active token that belongs to a person."""
+    rows = _all(
+        conn,
+        sql.SQL(
+            "SELECT person, person_key FROM {} WHERE person_key IS NOT NULL AND revoked_at IS NULL"
+            " AND (expires_at IS NULL OR expires_at > now()) ORDER BY id"
+        ).format(_table(schema)),
+    )
+    return [(row["person"], row["person_key"]) for row in rows]

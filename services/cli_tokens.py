@@ -41,7 +41,7 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
     try:
         expires_at = _expiry(args)
         with connect(settings.require_database_url(), autocommit=True) as conn:
-            token = issue_token(conn, settings.db_schema, args.name, args.scope, expires_at)
+            token = issue_token(conn, settings.db_schema, args.name, args.scope, expires_at, args.person)
     except ValueError as error:
         print(f"verkosto: {error}", file=sys.stderr)
         return 2
@@ -72,12 +72,13 @@ def cmd_token_list(args: argparse.Namespace) -> int:
         print(json.dumps([token.as_json(now) for token in tokens], indent=2))
         return 0
     table = Table(title="API tokens" + (" (active)" if args.active else ""))
-    for column in ("id", "name", "scopes", "status", "created", "expires", "last used", "revoked"):
+    for column in ("id", "name", "person", "scopes", "status", "created", "expires", "last used", "revoked"):
         table.add_column(column, justify="right" if column == "id" else "left")
     for token in tokens:
         table.add_row(
             str(token.id),
             token.name,
+            token.person or "—",
             " ".join(token.scopes),
             token.status(now),
             _when(token.created_at),
@@ -116,6 +117,7 @@ def register(sub: Any) -> None:
     issue.add_argument("--name", required=True, help="the principal recorded as actor")
     # extend: `--scope a --scope b` and `--scope a b` both give both scopes.
     issue.add_argument("--scope", action="extend", nargs="+", required=True, help=SCOPE_HELP)
+    issue.add_argument("--person", help="the person it belongs to (a steward): `steward=me` in filters means them")
     expiry = issue.add_mutually_exclusive_group()
     expiry.add_argument("--expires-in", help="lifetime: 90s, 15m, 12h, 30d or 2w (default: never expires)")
     expiry.add_argument("--expires", help="expiry as ISO 8601 with a UTC offset")

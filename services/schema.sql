@@ -73,6 +73,10 @@ CREATE TABLE IF NOT EXISTS {schema}.command_outcomes (
 -- Tokens may expire, and remember (to the minute) when they were last used.
 ALTER TABLE {schema}.api_tokens ADD COLUMN IF NOT EXISTS expires_at timestamptz;
 ALTER TABLE {schema}.api_tokens ADD COLUMN IF NOT EXISTS last_used_at timestamptz;
+-- A token may belong to a person (`token issue --person`): the name as given, and its
+-- identity (domain.people.person_key), which `steward=me` filters by.
+ALTER TABLE {schema}.api_tokens ADD COLUMN IF NOT EXISTS person text;
+ALTER TABLE {schema}.api_tokens ADD COLUMN IF NOT EXISTS person_key text;
 
 -- An event's meta as jsonb, for audit search and its indexes. Stored events are
 -- immutable, so one that jsonb cannot hold (a NUL or a lone surrogate, accepted before

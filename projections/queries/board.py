@@ -24,11 +24,13 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from domain.lifecycle import (
+    Flag,
     LifecycleThresholds,
     PartnershipFacts,
     lifecycle_flags,
 )
 from domain.operating_model import OperatingModel
+from domain.people import person_key
 from domain.values import Importance, Stage
 from projections.queries.board_facts import in_force, operating_model_at, trust_now_and_peak, window
 from projections.queries.board_filters import PREFILTERS, prefilter_params
@@ -44,7 +46,7 @@ class BoardQuery:
     as_of: datetime
     stage: str | None = None
     flag: str | None = None
-    steward: str | None = None
+    steward: str | None = None  # a steward's name or key: matched by person_key
     owner_unit: str | None = None
     limit: int = 100
     after: Key | None = None
@@ -52,7 +54,8 @@ class BoardQuery:
 
 _CANDIDATES = """
 SELECT * FROM (
-    SELECT pr.partnership_id, pr.partnership_id::text AS pid, pr.partner_name, pr.owner_unit, pr.steward, pr.stage,
+    SELECT pr.partnership_id, pr.partnership_id::text AS pid, pr.partner_name, pr.owner_unit, pr.steward,
+        pr.steward_key, pr.stage,
         pr.stage_since, pr.opened_at, pr.segment_now, pr.segment_future, pr.left_at,
         CASE WHEN pa.last_contact_at IS NULL OR pa.last_contact_at <= %(t)s THEN pa.last_contact_at
         ELSE (SELECT max(c.at) FROM {rm}.contacts c WHERE c.partnership_id = pr.partnership_id AND c.at <= %(t)s)
@@ -60,7 +63,7 @@ SELECT * FROM (
     FROM {rm}.periods pr JOIN {rm}.partners pa ON pa.partnership_id = pr.partnership_id
     WHERE pr.valid_from <= %(t)s AND (pr.valid_to IS NULL OR pr.valid_to > %(t)s) AND pr.opened_at <= %(t)s
       AND (%(stage)s::text IS NULL OR pr.stage = %(stage)s)
-      AND (%(steward)s::text IS NULL OR pr.steward = %(steward)s)
+      AND (%(steward)s::text IS NULL OR pr.steward_key = %(steward)s)
       AND (%(unit)s::text IS NULL OR pr.owner_unit = %(unit)s)
       AND {keyset}
 ) x WHERE {prefilter}
@@ -75,22 +78,22 @@ def _utc(moment: datetime | None) -> datetime | None:
 def very_high_by_steward(
     conn: psycopg.Connection[Any], rm: sql.Identifier, as_of: datetime, stewards: list[str] | None = None
 ) -> Counter[str]:
-    """How many '++' partnerships each steward (of ``stewards``, or every one) looks after
-    as of a moment: one grouped query."""
-    only = sql.SQL("AND steward = ANY(%(stewards)s)") if stewards is not None else sql.SQL("")
+    """How many '++' partnerships each steward (of ``stewards``, or every one; by person
+    key) looks after as of a moment: one grouped query."""
+    only = sql.SQL("AND steward_key = ANY(%(stewards)s)") if stewards is not None else sql.SQL("")
     rows = tuples(
         conn,
         sql.SQL(
-            "SELECT steward, count(*) FROM {}.periods WHERE valid_from <= %(t)s "
+            "SELECT steward_key, count(*) FROM {}.periods WHERE valid_from <= %(t)s "
             "AND (valid_to IS NULL OR valid_to > %(t)s) AND opened_at <= %(t)s AND segment_now = '++' {} "
-            "GROUP BY steward"
+            "GROUP BY steward_key"
         ).format(rm, only),
         {"t": as_of, "stewards": stewards},
     )
     return Counter({steward: int(n) for steward, n in rows})
 
 
-def _candidates(
+def candidates(
     conn: psycopg.Connection[Any],
     rm: sql.Identifier,
     trust_rm: sql.Identifier,
@@ -98,8 +101,12 @@ def _candidates(
     after: Key | None,
     n: int,
     params: dict[str, Any],
+    prefilter: str | None = None,
 ) -> list[dict[str, Any]]:
-    prefilter = "true" if q.flag is None else PREFILTERS.get(q.flag, "false")
+    """Up to ``n`` partnerships in force at ``q.as_of`` after the key, in board order, that
+    pass the query's filters (its flag's necessary condition, or ``prefilter``)."""
+    if prefilter is None:
+        prefilter = "true" if q.flag is None else PREFILTERS.get(q.flag, "false")
     # Spelled out only when there is a cursor, so the planner sees a plain index range.
     keyset = (
         '(pr.partner_name, pr.partnership_id) > (%(after_name)s::text COLLATE "C", %(after_id)s::uuid)'
@@ -111,7 +118,7 @@ def _candidates(
     args = {
         **params,
         "stage": q.stage,
-        "steward": q.steward,
+        "steward": person_key(q.steward) if q.steward is not None else None,
         "unit": q.owner_unit,
         "after_name": after[0] if after else None,
         "after_id": after[1] if after else None,
@@ -121,7 +128,16 @@ def _candidates(
         return cur.execute(query, args).fetchall()
 
 
-def _evaluate(
+@dataclass(frozen=True)
+class Judged:
+    """A candidate as the domain rules see it: its facts, trust now, and exact flags."""
+
+    facts: PartnershipFacts
+    trust: float | None
+    flags: list[Flag]
+
+
+def judge(
     conn: psycopg.Connection[Any],
     rm: sql.Identifier,
     trust_rm: sql.Identifier,
@@ -130,18 +146,18 @@ def _evaluate(
     operating_model: OperatingModel,
     very_high: Counter[str] | None,
     t: LifecycleThresholds,
-) -> list[dict[str, Any]]:
-    """Each candidate with its exact flags and trust, as the domain rules decide them;
-    ``very_high`` counted here for the candidates' stewards if not given."""
+) -> list[Judged]:
+    """Each candidate's facts, trust and exact flags, as the domain rules decide them;
+    ``very_high`` (by person key) counted here for the candidates' stewards if not given."""
     if not rows:
         return []
     ids = [r["pid"] for r in rows]
     if very_high is None:
-        very_high = very_high_by_steward(conn, rm, as_of, sorted({r["steward"] for r in rows}))
+        very_high = very_high_by_steward(conn, rm, as_of, sorted({r["steward_key"] for r in rows}))
     trust = trust_now_and_peak(conn, trust_rm, ids, as_of)
     facts_window = window(conn, rm, ids, as_of - timedelta(days=max(t.window_days, 2 * t.trend_days)) - SLACK, as_of)
     held = in_force(conn, rm, ids, as_of)
-    answered = []
+    judged: list[Judged] = []
     for r in rows:
         pid = r["pid"]
         now_, future = r["segment_now"], r["segment_future"]
@@ -163,27 +179,33 @@ def _evaluate(
             **held[pid],
         )
         now, peak = trust.get(pid, (None, None))
-        flags = lifecycle_flags(facts, as_of, operating_model, now, peak, very_high, t)
-        answered.append(
-            {
-                "partnership_id": pid,
-                "partner_name": facts.partner_name,
-                "owner_unit": facts.owner_unit,
-                "steward": facts.steward,
-                "stage": facts.stage.value,
-                "since": facts.stage_since,
-                "last_contact_at": facts.last_contact_at,
-                "trust": round(now, 6) if now is not None else None,
-                "segment": {"now": now_, "future": future} if now_ is not None and future is not None else None,
-                "roles": list(facts.roles),
-                "transitions": [],
-                "flags": [
-                    {"name": flag.name, "reasons": list(flag.reasons), "evidence": list(flag.evidence)}
-                    for flag in flags
-                ],
-            }
-        )
-    return answered
+        # The rule looks the steward up by name; the count is their person's.
+        theirs = {facts.steward: very_high[r["steward_key"]]}
+        judged.append(Judged(facts, now, lifecycle_flags(facts, as_of, operating_model, now, peak, theirs, t)))
+    return judged
+
+
+def _answer(judged: Judged) -> dict[str, Any]:
+    """A judged candidate as the board serves it (transitions are added per page)."""
+    facts, now = judged.facts, judged.trust
+    now_ = facts.segment_now.value if facts.segment_now is not None else None
+    future = facts.segment_future.value if facts.segment_future is not None else None
+    return {
+        "partnership_id": facts.partnership_id,
+        "partner_name": facts.partner_name,
+        "owner_unit": facts.owner_unit,
+        "steward": facts.steward,
+        "stage": facts.stage.value,
+        "since": facts.stage_since,
+        "last_contact_at": facts.last_contact_at,
+        "trust": round(now, 6) if now is not None else None,
+        "segment": {"now": now_, "future": future} if now_ is not None and future is not None else None,
+        "roles": list(facts.roles),
+        "transitions": [],
+        "flags": [
+            {"name": flag.name, "reasons": list(flag.reasons), "evidence": list(flag.evidence)} for flag in judged.flags
+        ],
+    }
 
 
 def _add_transitions(
@@ -220,11 +242,11 @@ def board_page(
     after, chunk, more = q.after, q.limit + 1, False
     seen = matched = 0
     while not more:
-        candidates = _candidates(conn, rm, trust_rm, q, after, chunk, params)
-        if not candidates:
+        found = candidates(conn, rm, trust_rm, q, after, chunk, params)
+        if not found:
             break
-        evaluated = _evaluate(conn, rm, trust_rm, candidates, as_of, operating_model, very_high, t)
-        for row in evaluated:
+        evaluated = judge(conn, rm, trust_rm, found, as_of, operating_model, very_high, t)
+        for row in map(_answer, evaluated):
             seen += 1
             if q.flag is None or any(f["name"] == q.flag for f in row["flags"]):
                 matched += 1
@@ -232,9 +254,9 @@ def board_page(
                     more = True  # one more match exists: the page is not the last
                     break
                 page.append(row)
-        if len(candidates) < chunk:
+        if len(found) < chunk:
             break
-        after = (candidates[-1]["partner_name"], candidates[-1]["pid"])
+        after = (found[-1]["partner_name"], found[-1]["pid"])
         # Enough candidates for the rest of the page at the rate seen so far, plus a margin.
         wanted = (q.limit + 1 - len(page)) * seen / max(matched, 1) * 1.25
         chunk = max(50, min(MAX_CHUNK, math.ceil(wanted)))

@@ -37,7 +37,7 @@ PREFILTERS = {
     " WHERE tp.partnership_id = x.partnership_id AND tp.at <= %(t)s AND tp.trust >= %(trusted_floor)s)",
     "needs_handover": "x.stage <> 'ended' AND x.left_at IS NOT NULL"
     " AND (x.last_contact_at IS NULL OR x.last_contact_at < x.left_at)",
-    "steward_overloaded": "x.stage <> 'ended' AND x.steward = ANY(%(overloaded)s)",
+    "steward_overloaded": "x.stage <> 'ended' AND x.steward_key = ANY(%(overloaded)s)",  # person keys
     # Rising needs two kinds of evidence of the last year; the exact rule reads them.
     "rising": f"{_JUDGED} AND x.segment_now IS DISTINCT FROM '++'",
     # domain.lifecycle.wind_down_flag over the same window: unfair beyond the most lenient
@@ -70,7 +70,7 @@ def prefilter_params(
     as_of: datetime, model: OperatingModel, very_high: Counter[str] | None, t: LifecycleThresholds
 ) -> dict[str, Any]:
     """The parameters of the conditions above for a moment; ``very_high`` (every steward's
-    '++' count) is needed only by steward_overloaded."""
+    '++' count, by person key) is needed only by steward_overloaded."""
     return {
         "t": as_of,
         "slack": SLACK,

@@ -15,6 +15,7 @@ from psycopg.rows import dict_row
 from domain import trust as model
 from domain.lifecycle import LifecycleThresholds, lifecycle_flags
 from domain.operating_model import DEFAULT_MODEL, OperatingModel
+from domain.people import person_key
 from domain.portfolio import Segmentation
 from projections.lifecycle import facts_of
 from projections.networks import network_facts
@@ -147,12 +148,14 @@ def lifecycle(
     facts = {
         pid: facts_of(pid, doc, as_of) for pid, doc in docs.items() if datetime.fromisoformat(doc["opened_at"]) <= as_of
     }
-    very_high = Counter(f.steward for f in facts.values() if f.segment_now and f.segment_now.value == "++")
+    # Per person, however each partnership's steward is typed ("Alice" and "alice" are one).
+    very_high = Counter(person_key(f.steward) for f in facts.values() if f.segment_now and f.segment_now.value == "++")
     rows = []
     for pid, f in sorted(facts.items(), key=lambda item: (item[1].partner_name, item[0])):
         now = trust_at(points_by.get(pid, []), states.get(pid), as_of)
         peak = trust_peak(points_by.get(pid, []), as_of)
-        flags = lifecycle_flags(f, as_of, operating_model, now, peak, very_high, t)
+        held = {f.steward: very_high[person_key(f.steward)]}
+        flags = lifecycle_flags(f, as_of, operating_model, now, peak, held, t)
         doc = docs[pid]
         rows.append(
             {

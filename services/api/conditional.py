@@ -83,7 +83,7 @@ def read_models_version(conn: Any, base: str) -> list[tuple[str, str, int, int]]
     return [(r["projection"], r["rm_schema"], *found[r["projection"]]) for r in active]
 
 
-def position_tag(request: Request, _: Dashboard, services: ServicesDep) -> None:
+def position_tag(request: Request, principal: Dashboard, services: ServicesDep) -> None:
     """A route dependency (after authentication: Dashboard is the routes' own, so it runs
     once). Answers 304 before the route's work when the asker's copy is still current."""
     query = request.query_params
@@ -91,7 +91,10 @@ def position_tag(request: Request, _: Dashboard, services: ServicesDep) -> None:
         return
     with services.pool.connection() as conn:
         version = read_models_version(conn, services.settings.db_schema)
-    items = sorted((k, v) for k, v in query.multi_items() if k not in _IGNORED)
+    # "me" means the asker: two people's answers to the same words must not share a tag.
+    items = sorted(
+        (k, f"me:{principal.person_key}" if v == "me" else v) for k, v in query.multi_items() if k not in _IGNORED
+    )
     markdown = "text/markdown" in request.headers.get("accept", "")
     etag = f'W/"p-{_digest(request.url.path, items, markdown, version, RULES)}"'
     request.scope[_TAG] = etag

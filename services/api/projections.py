@@ -29,6 +29,7 @@ from projections.queries.reading import position
 from projections.registry import active_schema
 from services.api.deps import ServicesDep, require
 from services.api.freshness import await_position
+from services.api.people import resolve_steward
 from services.api.problems import Problem, not_found
 from services.auth import Principal
 
@@ -113,13 +114,13 @@ def get_trust(
 
 @router.get("/v1/projections/lifecycle")
 def get_lifecycle(
-    _: Dashboard,
+    principal: Dashboard,
     services: ServicesDep,
     as_of: AsOf = None,
     stage: Stage | None = None,
     flag: FlagName | None = None,
     owner_unit: str | None = None,
-    steward: str | None = None,
+    steward: Annotated[str | None, Query(description="`me` (the token's person) or a steward's name, any case")] = None,
     limit: Annotated[int, Query(ge=1, le=1_000, description="Partnerships per page")] = 100,
     cursor: Cursor = None,
     min_position: MinPosition = None,
@@ -131,6 +132,7 @@ def get_lifecycle(
     # The cursor carries the last row's id only, never its partner's name: a person's name
     # must not travel in URLs and access logs, where an erasure cannot reach it.
     key = _after(cursor, (str,), uuid_at=0)
+    steward_key = resolve_steward(principal, steward)  # by person: "Alice" and "alice" are one
     moment = _now(as_of)
     caught_up = await_position(services, "lifecycle", min_position, wait_ms)
     with services.pool.connection() as conn:
@@ -141,7 +143,7 @@ def get_lifecycle(
             if name is None:
                 raise _bad_cursor("not a cursor this API issued")
             after = (name, key[0])
-        query = BoardQuery(moment, stage.value if stage else None, flag, steward, owner_unit, limit, after)
+        query = BoardQuery(moment, stage.value if stage else None, flag, steward_key, owner_unit, limit, after)
         trust_rm = active_schema(conn, services.settings.db_schema, "trust")
         rows, last = board_page(conn, rm, trust_rm, query, LIFECYCLE)
     return {

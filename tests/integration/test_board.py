@@ -30,7 +30,7 @@ from projections.queries.board import BoardQuery, board_page
 from projections.rebuild import content_hash, rebuild_sync
 from projections.registry import active_schema
 from services.api.app import create_app
-from services.application import Request, Verkosto
+from services.application import Accepted, Request, Verkosto
 from services.auth import issue_token
 from services.db import connect
 from services.demo import commands
@@ -91,7 +91,37 @@ def build(app: Verkosto) -> list[str]:
     for n, pid in enumerate(pids[:12]):
         for cmd in back_dated(pid, n):
             app.execute([Request(any_command.validate_python(cmd), "demo", "api")])
+    for n, pid in enumerate(pids[12:30]):
+        for cmd in mistakes_put_right(app, pid, n):
+            (outcome,) = app.execute([Request(any_command.validate_python(cmd), "demo", "api")])
+            assert isinstance(outcome, Accepted), outcome
     return pids
+
+
+def mistakes_put_right(app: Verkosto, pid: str, n: int) -> list[dict[str, Any]]:
+    """Retractions and corrections of observations: the board must follow them."""
+    recorded = {type(e).type: e for e in reversed(app.domain_events(uuid.UUID(pid)))}  # the first of each
+    fixes: list[dict[str, Any]] = []
+    if (contact := recorded.get("contact_logged")) is not None:
+        event_id = f"{pid}:{contact.originator_version}"
+        if n % 2:
+            fixes.append({"type": "event_retracted", "event_id": event_id, "reason": "not them"})
+        else:
+            moved = (contact.meta.occurred_at + timedelta(days=200)).isoformat()
+            fixes.append({"type": "event_corrected", "event_id": event_id, "changes": {"occurred_at": moved},
+                          "reason": "moved"})  # fmt: skip
+    if (activity := recorded.get("joint_activity_recorded")) is not None:
+        fixes.append({"type": "event_corrected", "event_id": f"{pid}:{activity.originator_version}",
+                      "changes": {"our_effort_hours": 500.0, "their_effort_hours": 1.0},
+                      "reason": "hours"})  # fmt: skip
+    if (evaluation := recorded.get("evaluated")) is not None:
+        fixes.append({"type": "event_retracted" if n % 3 == 0 else "event_corrected",
+                      "event_id": f"{pid}:{evaluation.originator_version}", "reason": "scored wrong",
+                      **({} if n % 3 == 0 else {"changes": {"factors": {"fit": 0.1}}})})  # fmt: skip
+    if (interest := recorded.get("interest_signalled")) is not None:
+        fixes.append({"type": "event_retracted", "event_id": f"{pid}:{interest.originator_version}",
+                      "reason": "another partner"})  # fmt: skip
+    return [{**fix, "partnership_id": pid} for fix in fixes]
 
 
 @pytest.fixture(scope="module")

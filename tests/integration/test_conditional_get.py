@@ -135,3 +135,24 @@ def test_a_tag_is_no_way_around_authentication(client: TestClient) -> None:
     assert anonymous.status_code == 401
     # Errors carry no tag to revalidate against.
     assert "etag" not in client.get("/v1/projections/trust/not-a-uuid").headers
+
+
+def test_me_is_the_asker_so_two_people_never_share_a_tag(settings: Settings) -> None:
+    with connect(settings.require_database_url(), autocommit=True) as conn:
+        tokens = [issue_token(conn, settings.db_schema, n, ["dashboards:read"], person=n) for n in ("aino", "oona")]
+    tags = []
+    with TestClient(create_app(settings)) as client:
+        for token in tokens:
+            answer = client.get(
+                "/v1/projections/lifecycle",
+                params={"steward": "me", "as_of": AS_OF},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert answer.status_code == 200, answer.text
+            tags.append(answer.headers["etag"])
+        again = client.get(
+            "/v1/projections/lifecycle",
+            params={"steward": "me", "as_of": AS_OF},
+            headers={"Authorization": f"Bearer {tokens[1]}", "If-None-Match": tags[0]},
+        )
+    assert tags[0] != tags[1] and again.status_code == 200  # Aino's copy is not Oona's answer

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint test-kafka test-tansu bench bench-scale install clean chromium kafka
+.PHONY: run test lint test-kafka test-tansu bench bench-scale install clean chromium kafka axe
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ kafka: $(STAMP)
 	@(command -v java >/dev/null && command -v mvn >/dev/null) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless maven)
 	$(BIN)/python -c 'from services.kafka_broker import kafka_libs; print(kafka_libs())'
 
+# axe-core for the dashboards' accessibility test, from the npm registry into ~/.cache/verkosto/axe.
+AXE_DIR := $(HOME)/.cache/verkosto/axe
+axe:
+	@command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm)
+	@test -f $(AXE_DIR)/node_modules/axe-core/axe.min.js || npm install --prefix $(AXE_DIR) --no-audit --no-fund axe-core@4
+
 # The whole suite on Apache Kafka (the default broker of the tests and of `verkosto up`),
 # then a representative part on Tansu, so both stay supported.
 TANSU_SUBSET ?= (ingest or relay or projection) and not apache_kafka and not broker_side_lag
@@ -40,7 +46,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test-kafka: $(STAMP) chromium kafka
+test-kafka: $(STAMP) chromium kafka axe
 	$(BIN)/pytest
 
 test-tansu: $(STAMP)

@@ -3,15 +3,15 @@
 A person signs in once by pasting a token into a form; the answer is a session cookie
 (HttpOnly, SameSite=Strict, Secure over TLS) that is not the token (services/api/
 sessions.py). Pages without a session redirect to the sign-in page. The pages' fetches
-ride on the cookie, which counts for reads only (services/api/deps.py); sign-out is the
-one cookie-authenticated POST: it must come from this site (fetch metadata or Origin)
-and carry the proof (a synchronizer token) that only the session's own pages contain.
+ride on the cookie. Every cookie-authenticated POST must come from this site (fetch
+metadata or Origin) and carry the proof (a synchronizer token) that only the session's
+own pages contain: sign-out in its form, the record forms' fetches in a header (services/
+api/deps.py), and those only for a session whose token may write (events:write).
 """
 
 from __future__ import annotations
 
 import functools
-import hmac
 import html
 import inspect
 from collections.abc import Callable
@@ -23,7 +23,11 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from services.api import partnerships, throttle
+from contract.commands import SPECS
+from domain.corrections import CORRECTABLE
+from domain.partnership import Partnership
+from domain.values import OUTCOME_FACTOR_VALUES
+from services.api import organisation, partnerships, throttle
 from services.api.deps import HistoryReader, ServicesDep
 from services.api.problems import Problem
 from services.api.projections import Dashboard
@@ -31,21 +35,25 @@ from services.api.sessions import (
     COOKIE,
     LIFETIME,
     SESSION_SCOPE,
+    WRITE_SCOPE,
     authenticate_session,
     close_session,
+    cross_site,
     form_proof,
     open_session,
+    proves,
 )
 from services.auth import authenticate
 
 STATIC = Path(__file__).parent.parent / "static"
-HOME = "/dashboard/portfolio.html"
+HOME = "/dashboard/attention.html"  # the dashboards open on what needs doing this week
 SIGN_IN = "/dashboard/sign-in"
 MAX_FORM_BYTES = 4096  # a token and a return address
 _NO_STORE = {"Cache-Control": "no-store"}
 
 pages = APIRouter(include_in_schema=False)
 reads = APIRouter(prefix="/v1/projections/partnerships", tags=["projections"])
+organisation_reads = APIRouter(prefix="/v1/projections/organisation", tags=["projections"])
 
 
 # ---- the reads a dashboard needs, with dashboards:read --------------------------------
@@ -75,6 +83,25 @@ reads.get("/{partnership_id}/history", summary="Partnership history (dashboards)
 reads.get("/{partnership_id}/owners", summary="Ownership timeline (dashboards)")(
     for_dashboards(partnerships.get_owners)
 )
+# The evaluation form scores the criteria catalogue in force.
+organisation_reads.get("/criteria", summary="Criteria catalogue (dashboards)")(
+    for_dashboards(organisation.get_criteria)
+)
+
+
+def _forms() -> dict[str, Any]:
+    """What the record forms are built from, straight from the contract: each partnership
+    command's JSON Schema by its type (fields, enums, limits), the fields a correction may
+    change per event type, and the outcome factors an evaluation may give."""
+    commands = {s.event.type: s.model.model_json_schema() for s in SPECS if s.aggregate is Partnership}
+    return {
+        "commands": commands,
+        "correctable": {kind: sorted(fields) for kind, fields in CORRECTABLE.items()},
+        "outcome_factors": list(OUTCOME_FACTOR_VALUES),
+    }
+
+
+FORMS = _forms()
 
 
 # ---- sign-in, sign-out and the pages -------------------------------------------------
@@ -91,15 +118,6 @@ def _local(target: str | None) -> str:
     ):
         return target
     return HOME
-
-
-def _cross_site(request: Request) -> bool:
-    """Whether the browser says another site made this request. Fetch metadata first: with
-    Referrer-Policy no-referrer a browser sends `Origin: null` even for our own forms."""
-    site = request.headers.get("sec-fetch-site")
-    if site is not None:
-        return site != "same-origin"
-    return request.headers.get("origin") not in (None, "null", f"{request.url.scheme}://{request.url.netloc}")
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -137,6 +155,11 @@ def dashboard() -> RedirectResponse:
     return RedirectResponse(HOME, status_code=303)
 
 
+@pages.get("/dashboard/forms.json")
+def forms() -> dict[str, Any]:
+    return FORMS  # public, like /openapi.json, which says the same at greater length
+
+
 @pages.get(SIGN_IN)
 def sign_in_form(next_page: Annotated[str, Query(alias="next")] = HOME) -> HTMLResponse:
     return _sign_in_page(next_page)
@@ -144,7 +167,7 @@ def sign_in_form(next_page: Annotated[str, Query(alias="next")] = HOME) -> HTMLR
 
 @pages.post(SIGN_IN, response_model=None)
 async def sign_in(request: Request, services: ServicesDep) -> Response:
-    if _cross_site(request):
+    if cross_site(request):
         raise Problem(403, "cross_site", "Sign in from this site's own page")
     form = await _form(request)
     token = form.get("token", "").strip()
@@ -165,11 +188,11 @@ async def sign_in(request: Request, services: ServicesDep) -> Response:
 
 @pages.post("/dashboard/sign-out", response_model=None)
 async def sign_out(request: Request, services: ServicesDep) -> Response:
-    # The one write a cookie may make: from this site, with the proof only our page holds.
+    # Like every cookie write: from this site, with the proof only our page holds.
     session_id = request.cookies.get(COOKIE)
     proof = (await _form(request)).get("proof", "")
-    forged = bool(session_id) and not hmac.compare_digest(proof.encode(), form_proof(session_id or "").encode())
-    if _cross_site(request) or forged:
+    forged = bool(session_id) and not proves(session_id or "", proof)
+    if cross_site(request) or forged:
         raise Problem(403, "cross_site", "Sign out from this site's own page")
     if session_id:
         with services.pool.connection() as conn:
@@ -181,7 +204,7 @@ async def sign_out(request: Request, services: ServicesDep) -> Response:
 
 @pages.get("/dashboard/{name}.html", response_model=None)
 def dashboard_page(
-    name: Literal["portfolio", "lifecycle", "partnership", "networks"],
+    name: Literal["attention", "portfolio", "lifecycle", "partnership", "networks"],
     request: Request,
     services: ServicesDep,
 ) -> Response:
@@ -196,12 +219,14 @@ def dashboard_page(
         here = request.url.path + (f"?{query}" if query else "")
         return RedirectResponse(f"{SIGN_IN}?next={quote(here, safe='')}", status_code=303, headers=_NO_STORE)
     page = (STATIC / "page.html").read_text()  # one shell for every page; the script renders it
-    page = page.replace("{page}", name).replace("{proof}", form_proof(session_id))
+    writes = "yes" if principal.allows(WRITE_SCOPE) else "no"  # the record forms, or a note
+    page = page.replace("{page}", name).replace("{proof}", form_proof(session_id)).replace("{writes}", writes)
     return HTMLResponse(page, headers=_NO_STORE)
 
 
 def install(api: FastAPI) -> None:
     api.include_router(reads)
+    api.include_router(organisation_reads)
     api.include_router(pages)
     # Script and style ship inside the package: dashboards work offline. After the
     # routes, so the pages and sign-in answer before the files do.

@@ -13,7 +13,7 @@ from psycopg_pool import ConnectionPool
 from services.api import throttle
 from services.api.problems import Problem
 from services.api.sessions import COOKIE as SESSION_COOKIE
-from services.api.sessions import authenticate_session
+from services.api.sessions import CSRF_HEADER, authenticate_session, cookie_write_allowed
 from services.application import Verkosto
 from services.auth import Principal, authenticate
 from services.settings import Settings
@@ -33,15 +33,25 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 _bearer = HTTPBearer(auto_error=False)
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
-# A browser sends cookies with any form a foreign site makes it post, so a session counts
-# only for reads; writes always need the bearer header (CSRF).
-_SESSION_METHODS = frozenset({"GET", "HEAD"})
+# A browser sends cookies with any form a foreign site makes it post, so a session's
+# cookie counts for a write only with the proof that our own page sent it (CSRF; see
+# services/api/sessions.py); reads need none.
+_SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 
 def _session_cookie(request: Request) -> str | None:
-    if request.method not in _SESSION_METHODS:
-        return None
-    return request.cookies.get(SESSION_COOKIE) or None
+    session_id = request.cookies.get(SESSION_COOKIE) or None
+    if session_id is None or request.method in _SAFE_METHODS:
+        return session_id
+    if not cookie_write_allowed(request, session_id):
+        raise Problem(
+            403,
+            "csrf",
+            "Not sent by this site's own page",
+            f"A write riding on a dashboard session must come from this site with the page's {CSRF_HEADER} "
+            "header; other clients send their bearer token.",
+        )
+    return session_id
 
 
 def get_principal(

@@ -4,6 +4,11 @@ The cookie holds a random session id. The database keeps its SHA-256 and the tok
 sealed (AES-GCM) with a key derived from the session id, so every request is still
 checked by ``services.auth.authenticate`` (a revoked or expired token ends its sessions)
 while neither the cookie nor a copy of the table alone yields the token.
+
+A browser sends the cookie with whatever a foreign site makes it post, so a cookie
+counts for a write only with proof that our own page made the request: it comes from
+this site (fetch metadata or Origin) and carries the session's synchronizer token
+(``form_proof``), which only pages served to the session contain.
 """
 
 from __future__ import annotations
@@ -20,14 +25,18 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from psycopg import sql
 from psycopg.rows import dict_row
+from starlette.requests import Request
 
 from services.auth import Principal, hash_token
 
 COOKIE = "verkosto_session"
 LIFETIME = timedelta(hours=12)
-# What a session may do, whatever the token could: read dashboards. Writes and audit
-# reads always need the bearer header.
+# What a session may do, whatever else the token could: read dashboards, and record
+# events if the token may (with the CSRF proof, ``cookie_write_allowed``). Audit reads and
+# administration always need the bearer header.
 SESSION_SCOPE = "dashboards:read"
+WRITE_SCOPE = "events:write"
+CSRF_HEADER = "X-CSRF-Token"  # where the pages' fetches send form_proof
 _KEY_LABEL = b"verkosto dashboard session: token key"
 
 
@@ -84,10 +93,12 @@ def close_session(conn: psycopg.Connection[Any], schema: str, session_id: str) -
 
 
 def session_principal(principal: Principal) -> Principal | None:
-    """The principal a session acts as: the token's name, with dashboards:read only."""
+    """The principal a session acts as: the token's name and person, with dashboards:read
+    and, if the token may write, events:write; never more (no admin, no history:read)."""
     if not principal.allows(SESSION_SCOPE):
         return None
-    return Principal(principal.name, frozenset({SESSION_SCOPE}))
+    scopes = {SESSION_SCOPE} | ({WRITE_SCOPE} if principal.allows(WRITE_SCOPE) else set())
+    return Principal(principal.name, frozenset(scopes), principal.person, principal.person_key)
 
 
 def authenticate_session(conn: psycopg.Connection[Any], schema: str, session_id: str) -> Principal | None:
@@ -105,6 +116,25 @@ def authenticate_session(conn: psycopg.Connection[Any], schema: str, session_id:
 
 
 def form_proof(session_id: str) -> str:
-    """The synchronizer token for the session's own forms (sign-out): only a page served
-    to this session contains it, and a foreign site can neither read nor compute it."""
+    """The synchronizer token for the session's own forms (sign-out) and fetches that
+    write: only a page served to this session contains it, and a foreign site can neither
+    read nor compute it."""
     return hmac.new(session_id.encode(), b"verkosto dashboard session: form proof", hashlib.sha256).hexdigest()
+
+
+def proves(session_id: str, proof: str) -> bool:
+    return hmac.compare_digest(proof.encode(), form_proof(session_id).encode())
+
+
+def cross_site(request: Request) -> bool:
+    """Whether the browser says another site made this request. Fetch metadata first: with
+    Referrer-Policy no-referrer a browser sends `Origin: null` even for our own forms."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site != "same-origin"
+    return request.headers.get("origin") not in (None, "null", f"{request.url.scheme}://{request.url.netloc}")
+
+
+def cookie_write_allowed(request: Request, session_id: str) -> bool:
+    """A write riding on the session cookie: from this site, with the page's proof."""
+    return not cross_site(request) and proves(session_id, request.headers.get(CSRF_HEADER, ""))

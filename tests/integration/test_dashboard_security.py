@@ -66,7 +66,7 @@ def test_a_page_without_a_session_redirects_to_a_sign_in_form(client: TestClient
     assert 'name="next" value="/dashboard/partnership.html?id=abc"' in form.text
     assert "<script" not in form.text and "style=" not in form.text
     # A return address elsewhere is never followed.
-    assert 'value="/dashboard/portfolio.html"' in client.get("/dashboard/sign-in?next=https://evil.example/").text
+    assert 'value="/dashboard/attention.html"' in client.get("/dashboard/sign-in?next=https://evil.example/").text
 
 
 def test_signing_in_sets_a_session_cookie_that_is_not_the_token(client: TestClient, settings: Settings) -> None:
@@ -106,9 +106,10 @@ def test_a_session_only_reads_dashboards_and_never_writes(client: TestClient, se
     admin = issue(settings, "boss", "admin")
     assert sign_in(client, admin).status_code == 303
     assert client.get("/v1/projections/portfolio").status_code == 200
-    # Even an admin token's session cannot write or read the audit trail: that needs the header.
+    # Even an admin token's session cannot write without its page's proof (CSRF; see
+    # test_dashboard_writes.py) or read the audit trail: that needs the header.
     write = client.post("/v1/partnerships", json=OPEN, headers={"Origin": ORIGIN})
-    assert write.status_code == 401 and write.json()["code"] == "unauthenticated"
+    assert write.status_code == 403 and write.json()["code"] == "csrf"
     assert client.get("/v1/audit/events").status_code == 403
     assert client.post("/v1/partnerships", json=OPEN, headers={"Authorization": f"Bearer {admin}"}).status_code == 201
     # A cross-site login attempt is refused.

@@ -1,9 +1,10 @@
 """The directory: every partnership and network as it stands now, found by name.
 
 One row per partnership (partner name, normalised name, kind, roles, owner unit, steward,
-stage, segment, when it opened, whether it ended or was merged into another) and per
-network, plus each name's trigrams (domain/names.py), so a search ranks by similarity
-from an index rather than by reading every name (projections/queries/directory.py).
+stage, segment, when it opened, whether it ended or was merged into another, the
+partner's e-mail domains) and per network, plus each name's trigrams (domain/names.py),
+so a search ranks by similarity from an index rather than by reading every name
+(projections/queries/directory.py).
 
 Each batch costs a fixed number of statements per kind: the rows it touches are read in
 one, folded here event by event (each aggregate's in version order), and written back in
@@ -79,6 +80,8 @@ def fold_partnership(row: Row | None, published: Published) -> Row | None:
             "opened_at": at,
             "ended": False,
             "merged_into": None,
+            # No event changes them later: an opening names them once (calendar capture).
+            "domains": list(event.partner.domains),
         }
     if row is None:
         return None  # events of a partnership opened before this read model existed

@@ -6,7 +6,9 @@ TABLES = ("partnerships", "partnership_trigrams", "networks", "network_trigrams"
 # name_key: the name as domain.names.normalise makes it ("" once erased), sorted by code
 # point (COLLATE "C"); trigram_count: how many trigrams it has, the |a| of similarity.
 # *_at and *_version: the valid time and version of the fact held, so that a back-dated
-# one does not replace a later one.
+# one does not replace a later one. domains: the partner's e-mail domains, for calendar
+# capture (projections/queries/calendar_match.py); added after the table was first
+# shipped, so an active version gains it on upgrade (empty until the directory is rebuilt).
 DDL = """
 CREATE TABLE IF NOT EXISTS {rm}.partnerships (
     partnership_id  uuid PRIMARY KEY,
@@ -36,6 +38,8 @@ CREATE INDEX IF NOT EXISTS partnerships_by_opening ON {rm}.partnerships (opened_
 CREATE INDEX IF NOT EXISTS partnerships_by_steward ON {rm}.partnerships (steward_key, name_key, partnership_id);
 CREATE INDEX IF NOT EXISTS partnerships_by_unit ON {rm}.partnerships (owner_unit, name_key, partnership_id);
 CREATE INDEX IF NOT EXISTS partnerships_by_roles ON {rm}.partnerships USING gin (roles);
+ALTER TABLE {rm}.partnerships ADD COLUMN IF NOT EXISTS domains text[] NOT NULL DEFAULT '{}';
+CREATE INDEX IF NOT EXISTS partnerships_by_domain ON {rm}.partnerships USING gin (domains);
 CREATE TABLE IF NOT EXISTS {rm}.partnership_trigrams (
     partnership_id uuid NOT NULL,
     trigram        text COLLATE "C" NOT NULL,

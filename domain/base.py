@@ -49,9 +49,14 @@ Command = TypeVar("Command", bound=Callable[..., Any])
 # contract leaves them out of the command, and the application passes them (an
 # evaluation is scored against the organisation's criteria catalogue in force; a
 # retraction or correction gets the event it names; a merge, the partnership it keeps; a
-# network's new member, the partnership). Supplied aggregates are loaded with the batch,
-# and a command may record events on them too (the other half of a merge).
-SUPPLIED_AGGREGATES = {"survivor": "survivor_id", "member": "partnership_id"}  # parameter: the field naming it
+# network's new member, the partnership; a plan decision, the network it names). Supplied
+# aggregates are loaded with the batch, and a command may record events on them too (the
+# other half of a merge).
+SUPPLIED_AGGREGATES = {
+    "survivor": "survivor_id",
+    "member": "partnership_id",
+    "network": "network_id",
+}  # parameter: the field naming it
 SUPPLIED = frozenset({"catalogue", "target"}) | SUPPLIED_AGGREGATES.keys()
 
 

@@ -98,3 +98,47 @@ class AlreadyRetracted(CorrectionError):
 
 class MergeError(DomainError):
     code = "merge"
+
+
+class PlanDecisionError(DomainError):
+    """A network plan decision named something it cannot be made for."""
+
+    code = "plan_decision"
+
+
+class NotACandidate(PlanDecisionError):
+    """``join`` names a candidate network (``network_considered``), never one we are in."""
+
+    code = "not_a_candidate"
+
+
+class NotOurNetwork(PlanDecisionError):
+    """keep, activate, park and leave name a network we are in, never a candidate."""
+
+    code = "not_our_network"
+
+
+class UnknownMember(MembershipError):
+    """A network's member must be one of our partnerships."""
+
+    code = "unknown_member"
+
+
+class MemberEnded(MembershipError):
+    """A partnership that had ended by then cannot join a network as a member."""
+
+    code = "member_ended"
+
+
+class NotAMember(MembershipError):
+    """What names a member (a contribution, an activation) must name a current one."""
+
+    code = "not_a_member"
+
+
+class ActivationError(DomainError):
+    code = "activation"
+
+
+class NoOpenActivation(ActivationError):
+    code = "no_open_activation"

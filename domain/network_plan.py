@@ -8,9 +8,10 @@ is excellent). Measures come from ``domain.network_health``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from domain.network_health import (
     THRESHOLDS,
@@ -19,10 +20,11 @@ from domain.network_health import (
     NetworkHealth,
     PlanThresholds,
     Recommendation,
+    judgements,
     measure,
 )
 from domain.timeline import check_aware
-from domain.values import LeaveReason, NetworkPurpose, quality_jumps
+from domain.values import LeaveReason, NetworkPurpose
 
 __all__ = [
     "THRESHOLDS",
@@ -67,26 +69,55 @@ def check_left(facts: NetworkFacts, m: Measures, t: PlanThresholds) -> Verdict |
 
 
 # 2. Past its best-before date the network's task is done or it has fallen behind: leave.
+#    Rules 2 to 3c never tell us to leave a mandated network: that is its mandate owner's
+#    call, so the health carries the reason for them (``for_mandate_owner``) and the
+#    later rules decide what we do meanwhile.
 def check_best_before_passed(facts: NetworkFacts, m: Measures, t: PlanThresholds) -> Verdict | None:
-    if m.best_before_status != "passed" or facts.best_before is None:
+    if m.best_before_status != "passed" or m.best_before is None or m.mandated:
         return None
     return Verdict(
         "leave",
         LeaveReason.BEST_BEFORE_PASSED.value,
-        f"Its best-before date {facts.best_before.isoformat()} has passed: its task is done or it has fallen behind.",
+        f"Its best-before date {m.best_before.isoformat()} has passed: its task is done or it has fallen behind.",
     )
 
 
 # 3. Recurring jumps between poor and excellent mean the members aim at different levels.
 def check_ambition_mismatch(facts: NetworkFacts, m: Measures, t: PlanThresholds) -> Verdict | None:
-    jumps = quality_jumps(m.window_outcomes, t.ambition_jump_factor)
-    if jumps < t.ambition_jumps_to_leave:
+    if m.ambition_jumps < t.ambition_jumps_to_leave or m.mandated:
         return None
     return Verdict(
         "leave",
         LeaveReason.AMBITION_MISMATCH.value,
-        f"Its evaluations jumped between poor and excellent {jumps} times in the last "
+        f"Its evaluations jumped between poor and excellent {m.ambition_jumps} times in the last "
         f"{t.window_days} days: our ambition levels do not match.",
+    )
+
+
+# 3b. We carry the network while the others ride along: it acts unfairly.
+def check_unfair(facts: NetworkFacts, m: Measures, t: PlanThresholds) -> Verdict | None:
+    if not m.unfair or m.mandated or m.effort_ratio is None:
+        return None
+    share = "while the members logged none"
+    if not math.isinf(m.effort_ratio):
+        share = f"{_number(m.effort_ratio)} times the average member's"
+    return Verdict(
+        "leave",
+        LeaveReason.UNFAIR.value,
+        f"We put in {_hours(m.effort_hours)} in the last {t.window_days} days, {share} "
+        f"(over {_number(t.unfair_effort_ratio)} times is unfair): the others ride on us.",
+    )
+
+
+# 3c. Active on paper, yet nobody contributes any more: the collaboration has stalled.
+def check_stalled(facts: NetworkFacts, m: Measures, t: PlanThresholds) -> Verdict | None:
+    if not m.stalled or m.mandated:
+        return None
+    return Verdict(
+        "leave",
+        LeaveReason.STALLED.value,
+        f"It is active, yet nobody has contributed for {m.quiet_days} days "
+        f"({t.stall_after_days} is a stall): the collaboration has stalled.",
     )
 
 
@@ -135,12 +166,12 @@ def check_passive(facts: NetworkFacts, m: Measures, t: PlanThresholds) -> Verdic
 #     down. This comes before 6b because an unevaluated network nearing its end needs
 #     winding down more than it needs a first evaluation.
 def check_best_before_near(facts: NetworkFacts, m: Measures, t: PlanThresholds) -> Verdict | None:
-    if m.best_before_status != "near" or facts.best_before is None:
+    if m.best_before_status != "near" or m.best_before is None:
         return None
     return Verdict(
         "park",
         None,
-        f"Its best-before date {facts.best_before.isoformat()} is {m.days_to_best_before} days "
+        f"Its best-before date {m.best_before.isoformat()} is {m.days_to_best_before} days "
         "away: its task is nearly done, so wind our part down.",
     )
 
@@ -169,6 +200,8 @@ RULES: tuple[Rule, ...] = (
     check_left,
     check_best_before_passed,
     check_ambition_mismatch,
+    check_unfair,
+    check_stalled,
     check_low_efficiency,
     check_passive,
     check_best_before_near,
@@ -193,11 +226,12 @@ def assess(facts: NetworkFacts, as_of: datetime, thresholds: PlanThresholds = TH
         effort_hours=m.effort_hours,
         outcome=m.outcome,
         efficiency=m.efficiency,
-        best_before=facts.best_before,
+        best_before=m.best_before,
         best_before_status=m.best_before_status,
         recommendation=verdict.recommendation,
         reason=verdict.reason,
         explanation=verdict.explanation,
+        **judgements(m),
     )
 
 
@@ -267,8 +301,22 @@ def _section_item(h: NetworkHealth) -> str:
     return f"- **{_cell(h.name)}**{reason}: {_cell(h.explanation)}"
 
 
-def plan_markdown(healths: Sequence[NetworkHealth], as_of: datetime, title: str = "Network plan") -> str:
-    """The plan as a Markdown document; the same healths give the same text in any order."""
+class MoreSections(Protocol):
+    """Sections that follow the plan's own (``domain.network_plan_sections.PlanSections``,
+    which builds on this module, so it is named here by what it does)."""
+
+    def markdown(self) -> list[str]: ...
+
+
+def plan_markdown(
+    healths: Sequence[NetworkHealth],
+    as_of: datetime,
+    title: str = "Network plan",
+    sections: MoreSections | None = None,
+) -> str:
+    """The plan as a Markdown document; the same healths give the same text in any order.
+    ``sections`` (``domain.network_plan_sections``) adds the decisions beside the
+    recommendations, the impact of leaving and the networks to join."""
     ordered = sorted(healths, key=plan_key)
     counts = ", ".join(f"{r} {sum(h.recommendation == r for h in ordered)}" for r, _ in SECTIONS)
     lines = [
@@ -286,4 +334,6 @@ def plan_markdown(healths: Sequence[NetworkHealth], as_of: datetime, title: str 
         members = [h for h in ordered if h.recommendation == recommendation]
         lines += ["", f"## {heading}", ""]
         lines += [_section_item(h) for h in members] or ["_None._"]
+    if sections is not None:
+        lines += sections.markdown()
     return "\n".join(lines) + "\n"

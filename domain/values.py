@@ -167,7 +167,36 @@ class LeaveReason(StrEnum):
     UNFAIR = "unfair"
     AMBITION_MISMATCH = "ambition_mismatch"
     MANDATE_ENDED = "mandate_ended"
+    STALLED = "stalled"  # collaboration stopped: nobody has contributed for long
     OTHER = "other"
+
+
+class Activator(StrEnum):
+    """Who woke a dormant network for a need: we did, or another member did."""
+
+    US = "us"
+    MEMBER = "member"
+
+
+class NeedOutcome(StrEnum):
+    """How well the need a network was activated for was met."""
+
+    MET = "met"
+    PARTLY = "partly"
+    NOT_MET = "not_met"
+
+
+class ContributionOutcome(StrEnum):
+    """A member's contribution judged on the outcome formula's scale."""
+
+    POOR = "poor"
+    ADEQUATE = "adequate"
+    EXCELLENT = "excellent"
+
+    @property
+    def factor(self) -> float:
+        # The same 0.1 / 1 / 10 as an evaluation's factors, so the two can be compared.
+        return OUTCOME_FACTOR_VALUES[list(ContributionOutcome).index(self)]
 
 
 def _distinct(roles: tuple[Role, ...]) -> tuple[Role, ...]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from projections.directory import directory_projection
+from projections.graph import graph_projection
 from projections.lifecycle import lifecycle_projection
 from projections.networks import networks_projection
 from projections.ownership import OwnershipProjection
@@ -19,6 +21,8 @@ def all_projections() -> list[Projection]:
         lifecycle_projection(),
         portfolio_projection(),
         networks_projection(),
+        directory_projection(),
+        graph_projection(),
     ]
 
 

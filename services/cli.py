@@ -170,6 +170,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     from services.cli_audit import cmd_audit, cmd_privacy_erase
+    from services.cli_contract import register as register_contract
     from services.cli_tokens import register as register_tokens
 
     root = argparse.ArgumentParser(prog="verkosto", description=__doc__)
@@ -202,6 +203,14 @@ def parser() -> argparse.ArgumentParser:
     topics.set_defaults(func=cmd_topics)
 
     register_tokens(sub)
+    register_contract(sub)
+    imports = sub.add_parser("import", help="bring in what the organisation already has")
+    imports_sub = imports.add_subparsers(dest="import_command", required=True)
+    from services.cli_calendar import add_calendar as add_import_calendar
+    from services.cli_import import add_partnerships as add_import_partnerships
+
+    add_import_partnerships(imports_sub)  # one entry per kind of file: partnerships, ...
+    add_import_calendar(imports_sub)
     projections = sub.add_parser("projections", help="manage read models")
     projections_sub = projections.add_subparsers(dest="projections_command", required=True)
     from services.cli_projections import add_commands as add_projection_commands

@@ -92,8 +92,9 @@ def build(start: datetime, now: datetime, partners: int, seed: int) -> Demo:
         plan.open(rng.uniform(0, latest), rng.choice(UNITS))
         truth[pid] = archetype(plan)
         out += [(pid, {**c, "partnership_id": pid}) for c in plan.cmds]
-    for name, purposes, role, activity, leave_after in NETWORKS:
-        out += _network(rng, name, purposes, role, activity, leave_after, start, span, list(truth))
+    for n, (name, purposes, role, activity, leave_after) in enumerate(NETWORKS):
+        owner = (UNITS[n % len(UNITS)], OTHERS[n % len(OTHERS)])  # a unit and a steward who stay
+        out += _network(rng, name, purposes, role, activity, leave_after, start, span, list(truth), owner)
     return Demo(out, truth)
 
 
@@ -116,6 +117,7 @@ def _network(
     start: datetime,
     span: int,
     members: list[str],
+    owner: tuple[str, str],
 ) -> list[tuple[str, dict[str, Any]]]:
     nid = str(uuid.UUID(int=rng.getrandbits(128)))
     joined = rng.uniform(0, 60)
@@ -128,6 +130,8 @@ def _network(
             "role": role,
             "activity": activity,
             "best_before": best_before,
+            "owner_unit": owner[0],
+            "steward": owner[1],
             "occurred_at": _at(start, joined),
         }
     ]
@@ -188,16 +192,23 @@ def load(settings: Any, partners: int = 120, seed: int = 7, wait_s: float = 300.
         return accepted, refused
 
     before = kafka_totals()
-    send = producer(settings)
-    for key, value in batch:
-        send.send(settings.commands_topic, key=key, value=value)
-    send.flush()
-    send.close()
     deadline = time.monotonic() + wait_s
-    while True:
-        accepted, refused = kafka_totals()
-        if accepted + refused - sum(before) >= len(batch):
-            return accepted - before[0], refused - before[1]
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the ingest took {accepted + refused - sum(before)} of {len(batch)} demo commands")
-        time.sleep(0.2)
+    # Networks name partnerships as members, and Kafka keeps order only within a
+    # partition: the networks' commands go once every partnership's have been taken.
+    networks = [m for m in batch if b'"network_id"' in m[1]]
+    sent = 0
+    for wave in ([m for m in batch if b'"network_id"' not in m[1]], networks):
+        send = producer(settings)
+        for key, value in wave:
+            send.send(settings.commands_topic, key=key, value=value)
+        send.flush()
+        send.close()
+        sent += len(wave)
+        while True:
+            accepted, refused = kafka_totals()
+            if accepted + refused - sum(before) >= sent:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the ingest took {accepted + refused - sum(before)} of {len(batch)} demo commands")
+            time.sleep(0.2)
+    return accepted - before[0], refused - before[1]

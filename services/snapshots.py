@@ -101,6 +101,16 @@ class NetworkState(_State):
     last_outcome: float | None
     left_reason: LeaveReason | None
     ended: bool
+    # Owners: a snapshot taken before joins named one had none, as its replay has none.
+    tenures: list[_TenureState] = []
+    # No default: an older snapshot cannot tell whether an activation was open (a replay
+    # can), so it fails to load and the network is replayed whole (services/loading.py).
+    activation_open: bool
+
+    def domain_values(self) -> dict[str, Any]:
+        values = super().domain_values()
+        values["tenures"] = [Tenure(**t.model_dump()) for t in self.tenures]
+        return values
 
 
 STATES: dict[type[Aggregate], type[_State]] = {Partnership: PartnershipState, Network: NetworkState}

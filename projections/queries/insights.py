@@ -18,7 +18,7 @@ from domain.operating_model import DEFAULT_MODEL, OperatingModel
 from domain.people import person_key
 from domain.portfolio import Segmentation
 from projections.lifecycle import facts_of
-from projections.networks import network_facts
+from projections.networks import membership, network_facts
 from projections.portfolio import histories
 from projections.queries.reading import read_documents
 
@@ -188,3 +188,23 @@ def segment_histories(conn: psycopg.Connection[Any], rm: sql.Identifier) -> dict
 
 def network_facts_all(conn: psycopg.Connection[Any], rm: sql.Identifier) -> list[Any]:
     return [network_facts(nid, doc) for nid, doc in read_documents(conn, rm).items()]
+
+
+def member_networks(
+    conn: psycopg.Connection[Any], rm: sql.Identifier, partnership_id: UUID, as_of: datetime | None
+) -> list[dict[str, Any]]:
+    """The networks the partnership is a member of, now (``as_of`` None) or at ``as_of``
+    in valid time, of those we were in then; by name. Only the documents that ever
+    counted it as a member are read."""
+    pid = str(partnership_id)
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            sql.SQL(
+                "SELECT aggregate_id::text AS id, doc FROM {}.documents WHERE doc->'members' ? %(pid)s "
+                "OR EXISTS (SELECT 1 FROM jsonb_array_elements(coalesce(doc->'memberships', '[]')) m "
+                "WHERE m->>0 = %(pid)s)"
+            ).format(rm),
+            {"pid": pid},
+        ).fetchall()
+    found = [m for row in rows if (m := membership(row["id"], row["doc"], pid, as_of)) is not None]
+    return sorted(found, key=lambda m: (m["name"], m["network_id"]))

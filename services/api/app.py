@@ -9,11 +9,17 @@ from fastapi import FastAPI
 
 from services import composition
 from services.api import (
+    attention,
     audit,
+    calendar,
     conditional,
+    contract_doc,
     dashboard,
+    directory,
     docs,
+    graph,
     health,
+    imports,
     limits,
     networks,
     observability,
@@ -56,12 +62,19 @@ def create_app(settings: Settings) -> FastAPI:
     openapi.install(api)
     conditional.install(api)  # ETag and 304 on the projection reads (services/api/conditional.py)
     api.include_router(health.router)
+    api.include_router(contract_doc.router)  # /asyncapi.json, public like /openapi.json
+    api.include_router(directory.router)  # before partnerships: /v1/partnerships/similar is no id
     api.include_router(partnerships.router)
     api.include_router(networks.router)
+    api.include_router(networks.partnership_router)  # GET /v1/partnerships/{id}/networks
     api.include_router(organisation.router)
     # A read that names its moment is answered 304 before any work if nothing changed.
     api.include_router(projections.router, dependencies=[conditional.UnchangedSince])
+    api.include_router(graph.router)  # /v1/graph and its measures per quarter
     api.include_router(audit.router)
+    api.include_router(attention.router)  # /v1/attention, and /v1/people it is asked about
+    api.include_router(imports.router)  # POST /v1/imports: partnerships from a CSV file
+    api.include_router(calendar.router)  # POST /v1/imports/calendar: meetings as contacts (ICS)
 
     dashboard.install(api)  # sign-in, pages and their reads, then the static files
     docs.install(api, settings)  # /docs from packaged files (no CDN), unless disabled

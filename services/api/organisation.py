@@ -1,5 +1,6 @@
-"""The organisation's commands, and what it has defined: the shared criteria catalogue
-and the operating model, each as it stood at any date (valid time)."""
+"""The organisation's commands, and what it has defined: the shared criteria catalogue,
+the operating model and the candidate networks it considers joining, each as it stood at
+any date (valid time)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Response
 
 from contract.commands import body_of
+from domain.network_candidates import readiness, unmet
 from domain.operating_model import model_in_force
 from domain.organisation import ORGANISATION_ID, Organisation
 from services.api.bitemporal import AsOf
@@ -30,7 +32,8 @@ def load(services: ServicesDep) -> Organisation | None:
 def record_event(
     body: Annotated[OrganisationEventBody, Body()], principal: Writer, services: ServicesDep, response: Response
 ) -> Receipt:
-    """Define the organisation's shared criteria or its operating model (discriminated by `type`)."""
+    """Define the organisation's shared criteria or its operating model, consider a candidate
+    network or decide on a network in the plan (discriminated by `type`)."""
     return record(services, principal, body, response)
 
 
@@ -64,3 +67,44 @@ def get_operating_model(_: HistoryReader, services: ServicesDep, as_of: AsOf = N
         "effective_from": effective_from,
         "cells": [cell.model_dump(mode="json") for cell in model.cells],
     }
+
+
+@router.get("/candidates")
+def get_candidates(_: HistoryReader, services: ServicesDep, as_of: AsOf = None) -> dict[str, Any]:
+    """The candidate networks as considered at `as_of` (default now): purposes, what entry
+    requires of us and our readiness (met 1, partly met 0.5, missing 0, averaged), with the
+    decision in force then, readiest first. The network plan ranks them by purpose fit too."""
+    at = as_of or datetime.now(UTC)
+    organisation = load(services)
+    considered = organisation.candidates_at(at) if organisation else {}
+    decided = organisation.decisions_at(at) if organisation else {}
+    listed = []
+    for candidate_id, c in considered.items():
+        missing, partly = unmet(c.requirements)
+        decision = decided.get(candidate_id)
+        listed.append(
+            {
+                "candidate_id": candidate_id,
+                "name": c.name,
+                "purposes": [p.value for p in c.purposes],
+                "requirements": c.requirements.model_dump(mode="json"),
+                "note": c.note,
+                "considered_at": c.meta.occurred_at,
+                "version": c.originator_version,
+                "readiness": readiness(c.requirements),
+                "missing": list(missing),
+                "partly_met": list(partly),
+                "decision": None
+                if decision is None
+                else {
+                    "decision": decision.decision.value,
+                    "rationale": decision.rationale,
+                    "decider": decision.decider,
+                    "actor": decision.meta.actor,
+                    "decided_at": decision.meta.occurred_at,
+                    "version": decision.originator_version,
+                },
+            }
+        )
+    listed.sort(key=lambda c: (-c["readiness"], c["name"].casefold(), str(c["candidate_id"])))
+    return {"as_of": at, "candidates": listed}

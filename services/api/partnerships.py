@@ -16,6 +16,7 @@ from projections.registry import active_schema
 from services.api.bitemporal import AsOf, HistoryPage, KnownAt, history_page, state_then
 from services.api.commands import Receipt, bind, record
 from services.api.deps import HistoryReader, ServicesDep, Writer
+from services.api.directory import OpenedReceipt, with_possible_duplicates
 from services.api.freshness import await_position
 
 router = APIRouter(prefix="/v1/partnerships", tags=["partnerships"])
@@ -29,11 +30,13 @@ def load(services: ServicesDep, partnership_id: UUID) -> Partnership:
 
 
 @router.post("", status_code=201)
-def open_partnership(body: OpenPartnership, principal: Writer, services: ServicesDep, response: Response) -> Receipt:
+def open_partnership(
+    body: OpenPartnership, principal: Writer, services: ServicesDep, response: Response
+) -> OpenedReceipt:
     """Open a partnership with a partner, owned by a unit and looked after by a steward."""
     receipt = record(services, principal, body, response)
     response.headers["Location"] = f"/v1/partnerships/{receipt.id}"
-    return receipt
+    return with_possible_duplicates(services, receipt, body.partner.name)
 
 
 @router.post("/{partnership_id}/events", status_code=201)

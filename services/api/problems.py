@@ -81,6 +81,17 @@ REFUSALS: dict[str, tuple[int, str]] = {
     "not_correctable": REFUSED,
     "already_retracted": REFUSED,
     "merge": REFUSED,
+    # Networks: a member must be a partnership we know that had not ended by then; what
+    # names a member must name a current one; a need is met only for an open activation.
+    "unknown_member": UNKNOWN_ID,
+    "member_ended": REFUSED,
+    "not_a_member": REFUSED,
+    "activation": UNRECORDABLE,
+    "no_open_activation": REFUSED,
+    # Network plan decisions: join names a candidate, the others a network we are in.
+    "plan_decision": REFUSED,
+    "not_a_candidate": REFUSED,
+    "not_our_network": REFUSED,
 }
 DEFAULT_REFUSAL = REFUSED  # a domain rule added without a row here is still a 409
 

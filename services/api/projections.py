@@ -23,6 +23,7 @@ from domain.values import Importance, Stage
 from projections.queries import cells as portfolio
 from projections.queries import cursor as cursors
 from projections.queries import insights
+from projections.queries import network_plan as plan_queries
 from projections.queries.board import BoardQuery, board_page, partner_name
 from projections.queries.coverage import evaluation_coverage
 from projections.queries.reading import position
@@ -287,8 +288,14 @@ def get_network_plan(
     min_position: MinPosition = None,
     wait_ms: WaitMs = 3_000,
 ) -> dict[str, Any] | PlainTextResponse:
-    """The organisation's network plan: JSON, or Markdown when asked for text/markdown."""
-    answer, healths = _network_healths(services, as_of, min_position, wait_ms)
+    """The network plan (JSON, or Markdown for text/markdown): each recommendation beside the decision
+    in force at `as_of` (overrides marked), the impact of leaving, and the candidate networks to join."""
+    moment = _now(as_of)
+    caught_up = await_position(services, "networks", min_position, wait_ms)
+    with services.pool.connection() as conn:
+        rm, answer = _freshness(services, conn, "networks", caught_up)
+        lifecycle = active_schema(conn, services.settings.db_schema, "lifecycle")  # partners' names
+        healths, sections = plan_queries.plan_at(conn, rm, moment, lifecycle)
     if "text/markdown" in request.headers.get("accept", ""):
-        return PlainTextResponse(plan_markdown(healths, answer["as_of"]), media_type="text/markdown")
-    return {**answer, "networks": [h.to_dict() for h in healths]}
+        return PlainTextResponse(plan_markdown(healths, moment, sections=sections), media_type="text/markdown")
+    return {**answer, "as_of": moment, **sections.to_dict()}  # networks with their decisions, to join, leaving

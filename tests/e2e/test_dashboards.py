@@ -372,7 +372,9 @@ def test_the_networks_page_recommends_and_follows_new_events(session: Session, s
     assert "leave (best_before_passed)" in text or "left" in text
     assert page.locator("#networks tr").count() == 7  # header and six networks
     created = system.post(
-        "/v1/networks", {"name": "Brand new forum", "purposes": ["competence"], "role": "member", "activity": "active"}
+        "/v1/networks",
+        {"name": "Brand new forum", "purposes": ["competence"], "role": "member", "activity": "active"}
+        | {"owner_unit": "research", "steward": "Aino"},
     )
     assert created.status_code == 201
     wait_until(page, "document.querySelector('#networks').innerText.includes('Brand new forum')", 15)

@@ -179,6 +179,8 @@ def story(system: System) -> dict[str, str]:
             "role": "member",
             "activity": "active",
             "best_before": "2024-06-30",
+            "owner_unit": "research",
+            "steward": "alice",
             "occurred_at": "2022-05-01T09:00:00Z",
         },
     )
@@ -193,6 +195,8 @@ def story(system: System) -> dict[str, str]:
             "purposes": ["funding"],
             "role": "member",
             "activity": "passive",
+            "owner_unit": "innovation",
+            "steward": "bob",
             "occurred_at": "2022-01-01T09:00:00Z",
         },
     )

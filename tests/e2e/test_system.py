@@ -209,6 +209,8 @@ def test_networks_over_http(system: System) -> None:
             "role": "member",
             "activity": "passive",
             "best_before": "2027-12-31",
+            "owner_unit": "research",
+            "steward": "alice",
         },
     )
     assert created.status_code == 201, created.text

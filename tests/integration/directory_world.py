@@ -104,6 +104,7 @@ def build(client: TestClient) -> dict[str, str]:
     ]
     for n, (name, role, activity, purposes) in enumerate(networks):
         body = {"name": name, "purposes": purposes, "role": role, "activity": activity, "occurred_at": at(n)}
+        body |= {"owner_unit": "research", "steward": "Aino"}
         ids[name] = str(post(client, "/v1/networks", body)["id"])
     post(client, f"/v1/networks/{ids['Old Forum']}/events", {"type": "network_left", "reason": "other"})
     post(client, f"/v1/networks/{ids['Baltic Data Forum']}/events", {"type": "network_activated", "need": "data"})

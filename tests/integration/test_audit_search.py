@@ -58,7 +58,14 @@ def story(app: Verkosto) -> uuid.UUID:
     app.execute(
         [
             Request(
-                c.JoinNetwork(name="Forum", purposes=("influence",), role="member", activity="active"),  # type: ignore[arg-type]
+                c.JoinNetwork(
+                    name="Forum",
+                    purposes=("influence",),  # type: ignore[arg-type]
+                    role="member",  # type: ignore[arg-type]
+                    activity="active",  # type: ignore[arg-type]
+                    owner_unit="research",
+                    steward="alice",
+                ),
                 "calendar",
                 "api",
             )

@@ -74,6 +74,8 @@ JOIN = {
     "role": "member",
     "activity": "active",
     "best_before": "2030-01-01",
+    "owner_unit": "research",
+    "steward": "dora",
     **META,
 }
 NETWORK_EVENTS = [
@@ -83,6 +85,16 @@ NETWORK_EVENTS = [
     {"type": "network_parked", **META},
     {"type": "network_contribution_logged", "our_effort_hours": 2, "outcome": "minutes", **META},
     {"type": "network_evaluated", "factors": {"value": 1}, **META},
+    {
+        "type": "member_contribution_logged",
+        "partnership_id": str(PARTNERSHIP),
+        "effort_hours": 2,
+        "outcome": "adequate",
+        **META,
+    },
+    {"type": "need_met", "outcome": "met", "note": "funded", **META},
+    {"type": "best_before_revised", "best_before": "2031-01-01", "reason": "extended", **META},
+    {"type": "network_ownership_transferred", "owner_unit": "sales", "steward": "eino", "reason": "other", **META},
     {"type": "network_left", "reason": "other", **META},
 ]
 ORGANISATION_EVENTS = [

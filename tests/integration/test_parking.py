@@ -266,6 +266,9 @@ def test_an_old_event_with_a_nul_is_parked_and_the_others_flow(app: Verkosto, se
             "lifecycle": 2,
             "portfolio": 2,
             "networks": 0,
+            # They keep partner names too.
+            "directory": 2,
+            "graph": 2,
         }
         assert all(f.lag == 0 for f in health.projections.values()) and not health.ok()
 

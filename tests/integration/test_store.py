@@ -67,6 +67,8 @@ def story(app: Verkosto) -> tuple[uuid.UUID, uuid.UUID]:
                     purposes=("influence",),
                     role="member",  # type: ignore[arg-type]
                     activity="active",
+                    owner_unit="research",
+                    steward="alice",
                 ),
                 "crm",
                 "api",

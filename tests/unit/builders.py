@@ -25,8 +25,10 @@ def opened(steward: str = "alice", owner_unit: str = "research") -> Partnership:
     return partnership
 
 
-def joined(activity: str = "passive") -> Network:
-    network = Network.join("Health data forum", ("information_sharing",), "member", activity, None, meta())
+def joined(activity: str = "passive", purposes: tuple[str, ...] = ("information_sharing",)) -> Network:
+    network = Network.join(
+        "Health data forum", purposes, "member", activity, None, meta(), owner_unit="research", steward="alice"
+    )
     network.collect_events()
     return network
 

@@ -3,7 +3,6 @@ private copies, stays bounded and forgets everything when an erasure happened.""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from hypothesis import given
@@ -14,15 +13,19 @@ from domain.errors import DomainError
 from domain.network import Network
 from domain.partnership import Partnership
 from domain.values import (
+    Activator,
     Channel,
+    ContributionOutcome,
     Direction,
     Importance,
     LeaveReason,
+    NeedOutcome,
     NetworkActivity,
     NetworkPurpose,
     NetworkRole,
     Role,
     Stage,
+    TransferReason,
 )
 from services.aggregate_cache import AggregateCache
 from services.snapshots import can_snapshot, restore, take
@@ -99,29 +102,51 @@ def test_a_partnership_restored_from_its_snapshot_equals_its_replay(steps: list[
             st.tuples(st.just("activate"), st.just("")),
             st.tuples(st.just("park"), st.just("")),
             st.tuples(st.just("leave"), st.just("")),
+            st.tuples(st.just("transfer"), st.sampled_from(PEOPLE)),
+            st.tuples(st.just("member_activates"), st.integers(0, 3)),
+            st.tuples(st.just("need_met"), st.sampled_from(["met", "partly", "not_met"])),
+            st.tuples(st.just("member_contributes"), st.integers(0, 3)),
+            st.tuples(st.just("revise"), st.none() | st.dates()),
         ),
         max_size=12,
     )
 )
 def test_a_network_restored_from_its_snapshot_equals_its_replay(steps: list[Any]) -> None:
-    members = [uuid.UUID(int=i + 1) for i in range(4)]
+    members = [opened() for _ in range(4)]
     network = Network.join(
-        "Forum", (NetworkPurpose.INFORMATION_SHARING,), NetworkRole.MEMBER, NetworkActivity.PASSIVE, None, meta()
+        "Forum",
+        (NetworkPurpose.INFORMATION_SHARING,),
+        NetworkRole.MEMBER,
+        NetworkActivity.PASSIVE,
+        None,
+        meta(),
+        owner_unit="research",
+        steward="alice",
     )
     history = list(network.collect_events())
     for day, (name, value) in enumerate(steps, start=1):
         m = meta(day)
         try:
             if name == "add":
-                network.add_member(members[value], m)
+                network.add_member(members[value].id, m, member=members[value])
             elif name == "remove":
-                network.remove_member(members[value], m)
+                network.remove_member(members[value].id, m)
             elif name == "contribute":
                 network.log_contribution(round(value, 2), m)
             elif name == "activate":
                 network.activate("a need", m)
             elif name == "park":
                 network.park(m)
+            elif name == "transfer":
+                network.transfer_ownership("innovation", value, TransferReason.REASSIGNMENT, m)
+            elif name == "member_activates":
+                network.activate("their need", m, Activator.MEMBER, members[value].id)
+            elif name == "need_met":
+                network.close_activation(NeedOutcome(value), m, note="noted")
+            elif name == "member_contributes":
+                network.log_member_contribution(members[value].id, 2.5, ContributionOutcome.ADEQUATE, m)
+            elif name == "revise":
+                network.revise_best_before(value, "re-planned", m)
             else:
                 network.leave(LeaveReason.LOW_EFFICIENCY, m)
         except DomainError:

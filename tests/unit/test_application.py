@@ -21,6 +21,9 @@ from tests.unit.fakes import MemoryRecorder, memory_app
 
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
 PARTNER = {"name": "Acme Oy", "kind": "organisation", "roles": ["customer"]}
+# A candidate network (its id chosen by the sender) and what entry to it requires of us.
+CANDIDATE = "0b5e9b1e-6c43-4c3e-9d0a-6f1c2a7e4c01"
+READY = dict.fromkeys(("competence", "visibility", "reliability", "own_resources", "selective_loyalty"), "met")
 
 
 def api(command: c.Command, actor: str = "tester") -> Request:
@@ -99,16 +102,34 @@ def test_every_command_reaches_the_method_it_was_derived_from() -> None:
         "ChangeStage": {"stage": "prioritise", "reason": "fit"},
         "RetractEvent": {"event_id": f"{pid}:2", "reason": "logged on the wrong partner"},
         "CorrectEvent": {"event_id": f"{pid}:3", "changes": {"strength": 3}, "reason": "it was strong"},
-        "JoinNetwork": {"name": "Forum", "purposes": ["influence"], "role": "member", "activity": "active"},
+        "JoinNetwork": {
+            "name": "Forum",
+            "purposes": ["influence"],
+            "role": "member",
+            "activity": "active",
+            "owner_unit": "u",
+            "steward": "s",
+        },
         "AddMember": {"partnership_id": str(pid)},
-        "RemoveMember": {"partnership_id": str(pid)},
+        "LogMemberContribution": {"partnership_id": str(pid), "effort_hours": 3.0, "outcome": "adequate"},
+        "TransferNetworkOwnership": {"owner_unit": "v", "steward": "t", "reason": "reassignment"},
+        "ReviseBestBefore": {"best_before": "2030-01-01", "reason": "extended"},
         "ParkNetwork": {},
-        "ActivateNetwork": {"need": "a call"},
+        "ActivateNetwork": {"need": "a call", "activated_by": "member", "by_partnership_id": str(pid)},
+        "CloseActivation": {"outcome": "met", "note": "funded"},
+        "RemoveMember": {"partnership_id": str(pid)},
         "LogNetworkContribution": {"our_effort_hours": 2.0},
         "EvaluateNetwork": {"factors": {"value": 1.0}},
         "LeaveNetwork": {"reason": "other"},
         "DefineCriteria": {"criteria": [{"name": "fit", "description": "how well they fit"}]},
         "DefineOperatingModel": {"cells": [{**cell.model_dump(), "cadence_days": 30} for cell in DEFAULT_MODEL.cells]},
+        "ConsiderNetwork": {
+            "candidate_id": CANDIDATE,
+            "name": "AI forum",
+            "purposes": ["funding"],
+            "requirements": READY,
+        },
+        "DecidePlan": {"network_id": CANDIDATE, "decision": "join", "rationale": "funding", "decider": "Aino"},
         "MergePartnerships": {"survivor_id": str(survivor)},  # last: it ends the partnership
     }
     app.execute([opened(survivor)])
@@ -174,3 +195,21 @@ def test_history_and_state_come_back_as_recorded() -> None:
     assert history[1]["command_id"] == "k" and history[1]["position"] == 2
     assert app.get(pid, Partnership).contacts == 1
     assert app.event_at(2) == (pid, 2) and app.event_at(3) is None
+
+
+def test_a_new_member_is_the_partnership_named_looked_up_by_the_service() -> None:
+    app = memory_app()
+    pid, nid = uuid.uuid4(), uuid.uuid4()
+    join = c.model("JoinNetwork")(
+        network_id=nid, name="Forum", purposes=("influence",), role="member", activity="active", owner_unit="u",
+        steward="s",
+    )  # fmt: skip
+
+    def add(member: uuid.UUID) -> Request:
+        return api(c.model("AddMember")(type="member_added", network_id=nid, partnership_id=member))
+
+    outcomes = app.execute([api(join), add(pid), opened(pid), add(pid), add(nid)])
+    codes = [o.code if isinstance(o, Rejected) else "ok" for o in outcomes]
+    # Unknown until opened (in the same batch, in order); a network is no partnership.
+    assert codes == ["ok", "unknown_member", "ok", "ok", "unknown_member"]
+    assert app.get(nid, Network).members == {pid}

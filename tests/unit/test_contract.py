@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import typing
+from datetime import date
 from typing import Any
 from uuid import uuid4
 
@@ -18,6 +19,7 @@ from domain.base import SUPPLIED, DomainEvent
 from domain.corrections import Changes
 from domain.criteria import CatalogueInForce, CriteriaCatalogue, Criterion
 from domain.network import Network
+from domain.network_candidates import EntryRequirements
 from domain.operating_model import DEFAULT_MODEL, Mode
 from domain.organisation import Organisation
 from domain.partnership import Partnership
@@ -57,21 +59,36 @@ def recorded_events() -> list[DomainEvent]:
     partner.correct_event(f"{partner.id}:2", changes, "Maija, not Matti", meta(8), target=contact)
     partner.retract_event(f"{partner.id}:3", "another partner asked", meta(8), target=interest)
     network = joined()
-    network.add_member(partner.id, meta(1))
-    network.remove_member(partner.id, meta(2))
+    network.add_member(partner.id, meta(1), member=partner)
+    network.log_member_contribution(partner.id, 4.0, "excellent", meta(1.5))
+    network.activate("Matti's call for funding", meta(2), activated_by="member", by_partnership_id=partner.id)
+    network.close_activation("partly", meta(2.5), note="Matti got half of it")
+    network.remove_member(partner.id, meta(2.7))
+    network.park(meta(2.8))
     network.activate("a call for funding", meta(3))
     network.park(meta(4))
     network.log_contribution(3.0, meta(5), outcome="met Matti")
     network.evaluate({"value": 1.0}, meta(6))
+    network.revise_best_before(date(2026, 6, 30), "Matti extended it", meta(6.5))
+    network.transfer_ownership("sales", "Maija Meikäläinen", "reassignment", meta(6.7))
     network.leave("other", meta(7))
     # The builders collect their creation events; record two more to have them too.
     fresh_partner = Partnership.open(partner.partner, "research", "alice", meta())
     fresh_partner.merge_into(partner.id, meta(9), reason="the same Matti", survivor=partner)
-    fresh_network = Network.join("Forum", ("competence",), "member", "active", None, meta())
+    fresh_network = Network.join(
+        "Forum", ("competence",), "member", "active", None, meta(), owner_unit="research", steward="Matti Meikäläinen"
+    )
     organisation = Organisation.found(meta())
     organisation.define_criteria((fit,), meta(1))
     organisation.define_operating_model(
         tuple(c.model_copy(update={"mode": Mode.MANAGE}) for c in DEFAULT_MODEL.cells), meta(2)
+    )
+    ready = EntryRequirements(
+        competence="met", visibility="partly_met", reliability="met", own_resources="missing", selective_loyalty="met"
+    )
+    organisation.consider_network("Nordic AI forum", ("funding",), ready, meta(3), note="Matti invited us")
+    organisation.decide_plan(
+        fresh_network.id, "keep", "Maija says it pays", "Maija Meikäläinen", meta(4), network=fresh_network
     )
     return [
         *fresh_partner.collect_events(),

@@ -80,10 +80,13 @@ def test_the_portfolio_document_sorts_segmentations_by_valid_time() -> None:
 def test_the_network_document_follows_membership_activity_and_leaving() -> None:
     from domain.network import Network
 
-    member = opened().id
-    story = Network.join("Data Alliance", ("competence",), "member", "passive", None, meta(0))
+    partner = opened()
+    member = partner.id
+    story = Network.join(
+        "Data Alliance", ("competence",), "member", "passive", None, meta(0), owner_unit="research", steward="alice"
+    )
     story.activate("a call", meta(1))
-    story.add_member(member, meta(2))
+    story.add_member(member, meta(2), member=partner)
     story.log_contribution(3.5, meta(3))
     story.evaluate({"value": 10.0}, meta(4))
     story.park(meta(5))

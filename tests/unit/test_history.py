@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from domain.history import partnership_then
 from domain.values import Stage
-from tests.unit.builders import T0, meta
+from tests.unit.builders import T0, meta, opened
 
 
 def events_with_opening() -> list:  # type: ignore[type-arg]
@@ -50,14 +50,15 @@ def test_before_it_existed_or_before_anyone_recorded_it_there_is_nothing() -> No
 
 
 def test_a_network_as_of_and_as_known() -> None:
-    from uuid import uuid4
-
     from domain.history import network_then
     from domain.network import Network
 
-    n = Network.join("Forum", ("influence",), "member", "passive", None, meta(0, recorded_days=0))
-    member = uuid4()
-    n.add_member(member, meta(10, recorded_days=10))
+    n = Network.join(
+        "Forum", ("influence",), "member", "passive", None, meta(0, recorded_days=0), owner_unit="u", steward="s"
+    )
+    partner = opened()
+    member = partner.id
+    n.add_member(member, meta(10, recorded_days=10), member=partner)
     n.activate("bid", meta(20, recorded_days=20))
     n.log_contribution(8, meta(30, recorded_days=200))  # reported late
     events = list(n.collect_events())

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain.network_health import best_before_as_of
 from domain.network_plan import (
     THRESHOLDS,
     NetworkFacts,
@@ -93,6 +94,15 @@ def test_the_best_before_day_itself_has_not_passed_yet() -> None:
     assert h.recommendation == "park"
 
 
+def test_a_mandated_network_past_its_best_before_date_is_for_its_mandate_owner_not_left() -> None:
+    f = facts(purposes=("mandated", "influence"), best_before=date(2025, 6, 29))
+    h = assess(f, AS_OF)
+    assert (h.recommendation, h.reason, h.best_before_status) == ("keep", None, "passed")
+    assert h.for_mandate_owner == ("best_before_passed",)
+    assert h.mandate_note is not None and "mandate owner" in h.mandate_note
+    assert assess(replace(f, purposes=("influence",)), AS_OF).for_mandate_owner == ()
+
+
 # 3. ambition mismatch ------------------------------------------------------------------
 
 
@@ -104,6 +114,15 @@ def test_recurring_jumps_in_quality_mean_an_ambition_mismatch() -> None:
 def test_a_single_jump_or_one_step_changes_are_not_an_ambition_mismatch() -> None:
     assert verdict(facts(evaluations=rated(0.1, 10, 10))) == ("keep", None)
     assert verdict(facts(evaluations=rated(0.1, 1, 10, 1, 0.1, 1))) != ("leave", "ambition_mismatch")
+
+
+def test_a_mandated_network_whose_ambitions_do_not_match_is_flagged_not_left() -> None:
+    f = facts(purposes=("mandated",), contributions=spent(10), evaluations=rated(0.1, 10, 0.1, 10))
+    h = assess(f, AS_OF)
+    assert h.recommendation != "leave"
+    assert h.for_mandate_owner == ("ambition_mismatch",)
+    both = assess(replace(f, best_before=date(2025, 1, 1)), AS_OF)
+    assert both.for_mandate_owner == ("best_before_passed", "ambition_mismatch")
 
 
 def test_jumps_before_the_window_do_not_count() -> None:
@@ -329,6 +348,7 @@ def test_impossible_facts_and_a_naive_as_of_are_refused() -> None:
 
 OUTCOMES = st.sampled_from([0.001, 0.01, 0.1, 1.0, 10.0, 100.0])
 OFFSETS = st.integers(min_value=-800, max_value=800)  # days relative to AS_OF
+DATES = st.none() | OFFSETS.map(lambda d: (AS_OF + timedelta(days=d)).date())
 
 
 def moment(offset: int) -> datetime:
@@ -374,6 +394,21 @@ def any_facts(draw: st.DrawFn, network_id: str = "n") -> NetworkFacts:
         activations=tuple(draw(st.lists(st.tuples(OFFSETS.map(moment), st.just("need")), max_size=3))),
         last_event_at=AS_OF,
         parkings=tuple(draw(st.lists(OFFSETS.map(moment), max_size=2))),
+        member_contributions=tuple(
+            draw(
+                st.lists(
+                    st.tuples(
+                        OFFSETS.map(moment),
+                        st.sampled_from(["m1", "m2", "m3"]),
+                        st.floats(0, 500, allow_nan=False),
+                        st.sampled_from([0.1, 1.0, 10.0]),
+                    ),
+                    max_size=5,
+                )
+            )
+        ),
+        needs=tuple(draw(st.lists(st.tuples(OFFSETS.map(moment), st.sampled_from(["met", "not_met"])), max_size=2))),
+        best_before_revisions=tuple(draw(st.lists(st.tuples(OFFSETS.map(moment), DATES, DATES), max_size=2))),
     )
 
 
@@ -384,12 +419,18 @@ def test_assess_never_crashes_and_respects_left_and_best_before(f: NetworkFacts,
     h = assess(f, as_of)
     has_left = f.left_at is not None and f.left_at <= as_of
     assert (h.recommendation == "left") == has_left == (h.activity == "left")
+    best_before = best_before_as_of(f, as_of)
+    assert h.best_before == best_before
     if has_left:
         assert h.reason == f.left_reason
-    elif f.best_before is not None and as_of.date() > f.best_before:
+    elif best_before is not None and as_of.date() > best_before and "mandated" in f.purposes:
+        assert "best_before_passed" in h.for_mandate_owner and h.mandate_note
+    elif best_before is not None and as_of.date() > best_before:
         assert (h.recommendation, h.reason) == ("leave", "best_before_passed")
-    if h.recommendation == "leave" and "mandated" in f.purposes:
-        assert h.reason != "low_efficiency"
+    if "mandated" in f.purposes:
+        assert h.recommendation != "leave"  # not ours to leave, whatever the reason
+    else:
+        assert h.for_mandate_owner == () and h.mandate_note is None
     assert h.explanation.endswith(".")
     json.dumps(h.to_dict())
 

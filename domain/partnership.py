@@ -33,8 +33,8 @@ from domain.errors import (
     StageOutOfOrder,
     UnknownEvent,
 )
+from domain.ownership import Owned, with_tenure
 from domain.stages import IMPORTED, check_transition
-from domain.timeline import in_force_at
 from domain.values import (
     OUTCOME_FACTOR_VALUES,
     ActivityKind,
@@ -64,7 +64,7 @@ from domain.values import (
 )
 
 
-class Partnership(Aggregate):
+class Partnership(Owned, Aggregate):
     kind: ClassVar[str] = "partnership"
 
     # Events ---------------------------------------------------------------------------
@@ -164,9 +164,7 @@ class Partnership(Aggregate):
         reason: TransferReason
 
         def apply(self, p: Partnership) -> None:
-            tenure = Tenure(owner_unit=self.owner_unit, steward=self.steward, since=self.meta.occurred_at)
-            # Stable sort: of two transfers taking effect at the same moment, the later wins.
-            p.tenures = sorted([*p.tenures, tenure], key=lambda t: t.since)
+            p.tenures = with_tenure(p.tenures, self.owner_unit, self.steward, self.meta.occurred_at)
 
     class StageChanged(Aggregate.Event):
         type: ClassVar[str] = "stage_changed"
@@ -257,18 +255,6 @@ class Partnership(Aggregate):
 
     def __init__(self) -> None:
         """Nothing to do: ``Opened.apply`` sets the state, when opened and on replay."""
-
-    @property
-    def owner_unit(self) -> str:
-        return self.tenures[-1].owner_unit
-
-    @property
-    def steward(self) -> str:
-        return self.tenures[-1].steward
-
-    def owner_at(self, moment: datetime) -> Tenure | None:
-        """Who owned the partnership at ``moment`` (valid time), as far as we know now."""
-        return in_force_at(self.tenures, moment, key=lambda tenure: tenure.since)
 
     # Commands -------------------------------------------------------------------------
 
@@ -504,16 +490,6 @@ class Partnership(Aggregate):
         if version in self.retracted:
             raise AlreadyRetracted(f"{event_id} was retracted; nothing more can change it", event_id=event_id)
         return target
-
-    def check_changes_owner(self, owner_unit: str, steward: str, meta: EventMeta) -> None:
-        # A transfer may be back-dated: compare with whoever owned it at that moment.
-        then = self.owner_at(meta.occurred_at)
-        if then is not None and (owner_unit, steward) == (then.owner_unit, then.steward):
-            raise NothingChanged(
-                f"{steward} of {owner_unit} already owned this partnership then",
-                owner_unit=owner_unit,
-                steward=steward,
-            )
 
     def check_not_before_current_stage(self, meta: EventMeta) -> None:
         # Stage history is a sequence in valid time: a move cannot take effect before the

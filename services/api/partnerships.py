@@ -10,8 +10,7 @@ from fastapi import APIRouter, Body, Query, Response
 from contract.commands import When, body_of, creation_of
 from domain.history import partnership_then
 from domain.partnership import Partnership
-from projections.queries.ownership import tenure_at, tenures
-from projections.queries.reading import applied
+from projections.queries.ownership import owners
 from projections.registry import active_schema
 from services.api.bitemporal import AsOf, HistoryPage, KnownAt, history_page, state_then
 from services.api.commands import Receipt, bind, record
@@ -107,18 +106,6 @@ def get_owners(
     caught_up = await_position(services, "ownership", min_position, wait_ms)
     with services.pool.connection() as conn:
         rm = active_schema(conn, services.settings.db_schema, "ownership")
-        timeline = tenures(conn, rm, partnership_id, known_at)
-        _, position = applied(conn, rm, partnership_id)
-    answer: dict[str, Any] = {
-        "partnership_id": partnership_id,
-        "position": position,
-        "caught_up": caught_up,
-    }
-    if known_at is not None:
-        answer["known_at"] = known_at
-    if at is None:
-        answer["owners"] = timeline
-    else:
-        answer["at"] = at
-        answer["owner"] = tenure_at(timeline, at)
-    return answer
+        answer = owners(conn, rm, "partnership", partnership_id, at, known_at)
+    # Keys in the order integrators have always seen them.
+    return {"partnership_id": partnership_id, "position": answer.pop("position"), "caught_up": caught_up} | answer

@@ -6,27 +6,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
-from services.api.app import create_app
 from services.application import Verkosto
-from services.auth import issue_token
-from services.db import connect
 from services.settings import Settings
 from tests.integration.test_organisation import problem
 from tests.kafka_helpers import RunningIngest, command, consume, header, opened, produce, publish_all
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with connect(settings.require_database_url(), autocommit=True) as conn:
-        token = issue_token(conn, settings.db_schema, "integrator", ["events:write", "history:read"])
-    with TestClient(create_app(settings), headers={"Authorization": f"Bearer {token}"}) as test_client:
-        yield test_client
 
 
 def contact(pid: uuid.UUID) -> dict[str, Any]:

@@ -6,19 +6,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from domain.operating_model import DEFAULT_MODEL
 from domain.organisation import ORGANISATION_ID, Organisation
 from domain.partnership import Partnership
-from services.api.app import create_app
 from services.application import Verkosto
-from services.auth import issue_token
-from services.db import connect
 from services.settings import Settings
 from tests.kafka_helpers import RunningIngest, command, consume, header, opened, produce, publish_all
 
@@ -31,14 +26,6 @@ DEFINE = {"type": "criteria_defined", "criteria": CRITERIA, "occurred_at": "2024
 SCORED = {"strategic_fit": 10.0, "reach": 1.0}
 SKIPPED = {"reliability": "no joint work yet"}
 MODEL = [{**cell.model_dump(mode="json"), "cadence_days": 60} for cell in DEFAULT_MODEL.cells]
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with connect(settings.require_database_url(), autocommit=True) as conn:
-        token = issue_token(conn, settings.db_schema, "integrator", ["events:write", "history:read"])
-    with TestClient(create_app(settings), headers={"Authorization": f"Bearer {token}"}) as test_client:
-        yield test_client
 
 
 def problem(response: Any, status: int, code: str) -> dict[str, Any]:

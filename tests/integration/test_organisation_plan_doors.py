@@ -6,18 +6,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from domain.network_candidates import candidate_id_for
 from domain.organisation import ORGANISATION_ID, Organisation
-from services.api.app import create_app
 from services.application import Verkosto
-from services.auth import issue_token
-from services.db import connect
 from services.settings import Settings
 from tests.integration.test_organisation import problem
 from tests.kafka_helpers import RunningIngest, command, consume, header, produce, publish_all
@@ -38,14 +33,6 @@ def joined(nid: str) -> dict[str, Any]:
     return {"type": "network_joined", "network_id": nid, "name": "Forum", "purposes": ["influence"],
             "role": "member", "activity": "active", "owner_unit": "research", "steward": "Aino",
             "occurred_at": "2025-01-01T00:00:00Z"}  # fmt: skip
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with connect(settings.require_database_url(), autocommit=True) as conn:
-        token = issue_token(conn, settings.db_schema, "integrator", ["events:write", "history:read"])
-    with TestClient(create_app(settings), headers={"Authorization": f"Bearer {token}"}) as test_client:
-        yield test_client
 
 
 def test_candidates_and_decisions_over_http(client: TestClient) -> None:

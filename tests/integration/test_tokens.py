@@ -275,6 +275,7 @@ SCOPE_OF_ROUTE = {
     ("GET", "/v1/projections/partnerships/{partnership_id}"): "dashboards:read",
     ("GET", "/v1/projections/partnerships/{partnership_id}/history"): "dashboards:read",
     ("GET", "/v1/projections/partnerships/{partnership_id}/owners"): "dashboards:read",
+    ("GET", "/v1/projections/partnerships/{partnership_id}/networks"): "dashboards:read",
     ("GET", "/v1/audit/events"): "history:read",
     ("GET", "/v1/audit/stewards/{steward}"): "history:read",
     ("GET", "/v1/audit/handovers"): "history:read",

@@ -68,8 +68,8 @@ def cmd_topics(args: argparse.Namespace) -> int:
 def cmd_network_plan(args: argparse.Namespace) -> int:
     from datetime import UTC
 
-    from domain.network_plan import network_plan, plan_markdown
-    from projections.queries.insights import network_facts_all
+    from domain.network_plan import plan_markdown
+    from projections.queries.network_plan import plan_at
     from projections.registry import active_schema
     from services.db import connect
 
@@ -77,8 +77,10 @@ def cmd_network_plan(args: argparse.Namespace) -> int:
     as_of = datetime.fromisoformat(args.as_of) if args.as_of else datetime.now(UTC)
     with connect(settings.require_database_url()) as conn:
         rm = active_schema(conn, settings.db_schema, "networks")
-        healths = network_plan(network_facts_all(conn, rm), as_of)
-    text = plan_markdown(healths, as_of)
+        lifecycle = active_schema(conn, settings.db_schema, "lifecycle")  # partners' names
+        healths, sections = plan_at(conn, rm, as_of, lifecycle)
+    # The same plan as GET /v1/network-plan in Markdown: decisions, leaving, to join.
+    text = plan_markdown(healths, as_of, sections=sections)
     if args.output:
         Path(args.output).write_text(text)
     else:

@@ -73,6 +73,9 @@ def corrected(app: Verkosto, settings: Settings) -> dict[str, str]:
     ):
         assert isinstance(outcome, Accepted), outcome
     apply_all(settings, deliver_like_a_bus(published(app), seed=3))  # the read models before
+    with psycopg.connect(settings.require_database_url()) as conn:
+        rm = active_schema(conn, settings.db_schema, "trust")
+        ids["trust_before"] = str(trust_points(conn, rm, ids["retracted"])[-1][4])  # with the evaluation
     outcomes = run(
         app,
         [
@@ -130,6 +133,8 @@ def test_a_retraction_folds_trust_as_if_never_recorded(settings: Settings, corre
         retracted, plain = (trust_points(conn, rm, corrected[k]) for k in ("retracted", "plain"))
     # The same story but for the evaluation: the contact after it is folded again too.
     assert retracted == plain and len(plain) == 4
+    # The excellent evaluation had lifted trust; without it, trust is lower again.
+    assert retracted[-1][4] < float(corrected["trust_before"])
 
 
 def test_a_correction_folds_as_if_recorded_right(settings: Settings, corrected: dict[str, str]) -> None:

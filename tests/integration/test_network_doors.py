@@ -15,7 +15,6 @@ from services.application import Verkosto
 from services.auth import issue_token
 from services.db import connect
 from services.settings import Settings
-from tests.integration.test_corrections_doors import client as client  # the integrator's client
 from tests.integration.test_organisation import problem
 from tests.integration.test_projections_fold import apply_all, deliver_like_a_bus, published
 from tests.kafka_helpers import RunningIngest, command, consume, header, opened, produce, publish_all

@@ -27,7 +27,7 @@ from contract.commands import SPECS
 from domain.corrections import CORRECTABLE
 from domain.partnership import Partnership
 from domain.values import OUTCOME_FACTOR_VALUES
-from services.api import organisation, partnerships, throttle
+from services.api import networks, organisation, partnerships, throttle
 from services.api.deps import HistoryReader, ServicesDep
 from services.api.problems import Problem
 from services.api.projections import Dashboard
@@ -82,6 +82,10 @@ reads.get("/{partnership_id}/history", summary="Partnership history (dashboards)
 )
 reads.get("/{partnership_id}/owners", summary="Ownership timeline (dashboards)")(
     for_dashboards(partnerships.get_owners)
+)
+# The partnership page lists the networks it is a member of.
+reads.get("/{partnership_id}/networks", summary="Networks the partnership is in (dashboards)")(
+    for_dashboards(networks.get_partnership_networks)
 )
 # The evaluation form scores the criteria catalogue in force.
 organisation_reads.get("/criteria", summary="Criteria catalogue (dashboards)")(

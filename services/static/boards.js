@@ -104,11 +104,22 @@ pages.lifecycle = async function lifecycle() {
   show(el("h1", {}, "Lifecycle board"), columns, status);
 };
 
+let networksDrawn = null;
+
 pages.networks = async function networks() {
-  const body = await api(minute("/v1/projections/networks"));
+  // The plan has an ETag; the graph and its measures do not, so the page compares what it
+  // would draw with what it drew, and keeps the drawing (and the focus in it) if the same.
+  // The measures name their moment `to`, the rest `as_of`: the same minute for all.
+  const [body, plan, graph, measures] = await Promise.all([
+    api(minute("/v1/projections/networks")), api(minute("/v1/network-plan")),
+    api(minute("/v1/graph?detail=networks")), api(minute("/v1/graph/measures").replace("?as_of=", "?to=")),
+  ]);
   learnClock(body);
   fresh(body);
-  if (unchanged()) return;
+  const drawn = JSON.stringify([body.networks, plan.networks, plan.to_join, plan.leaving_impact, graph.nodes,
+    graph.shared_members, measures.quarters.map((q) => q.quarter), measures.networks]);
+  if (shown && drawn === networksDrawn) return;
+  networksDrawn = drawn;
   const table = el("table", { id: "networks" }, el("tr", {}, ...["network", "purposes", "role", "activity", "effort h (12 m)", "efficiency", "best before", "recommendation"].map((h) => el("th", {}, h))));
   for (const n of body.networks) {
     table.append(el("tr", {}, el("td", {}, n.name), el("td", {}, n.purposes.join(", ")), el("td", {}, n.role), el("td", {}, n.activity),
@@ -121,5 +132,7 @@ pages.networks = async function networks() {
     const link = el("a", { href: URL.createObjectURL(new Blob([text], { type: "text/markdown" })), download: "network-plan.md" });
     link.click();
   });
-  show(el("h1", {}, "Networks and the network plan"), table, el("p", {}, download));
+  // graph.js and plan.js build the drawing, the trends and the plan's sections.
+  show(el("h1", {}, "Networks and the network plan"), table, el("p", {}, download),
+    planSection(plan), graphSection(graph, measures));
 };

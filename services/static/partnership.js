@@ -6,10 +6,11 @@ pages.partnership = async function partnership() {
   const id = params.get("id") || "";
   if (!/^[0-9a-f-]{36}$/i.test(id)) throw new Error("the address needs ?id=<partnership id>");
   const asOf = document.querySelector("#as-of")?.value;
-  const [trust, owners, history, state] = await Promise.all([
+  const then = asOf ? `?as_of=${asOf}T23:59:59Z` : "";
+  const [trust, owners, history, state, member] = await Promise.all([
     api(`/v1/projections/trust/${id}`), api(`/v1/projections/partnerships/${id}/owners`),
-    api(`/v1/projections/partnerships/${id}/history`),
-    api(`/v1/projections/partnerships/${id}` + (asOf ? `?as_of=${asOf}T23:59:59Z` : "")),
+    api(`/v1/projections/partnerships/${id}/history`), api(`/v1/projections/partnerships/${id}` + then),
+    api(`/v1/projections/partnerships/${id}/networks` + then),
   ]);
   fresh(trust);
   await recordOnce(() => partnershipForms(id)); // record.js: built once, below the view
@@ -23,6 +24,7 @@ pages.partnership = async function partnership() {
     el("label", {}, "State as of ", picker), chart(trust.points),
     el("div", { class: "legend" }, ...series.map(swatch)),
     el("h1", {}, "Ownership"), ownersTable(owners.owners),
+    el("h1", {}, "Networks" + (asOf ? ` on ${asOf}` : "")), networksList(member.networks),
     el("h1", {}, "Evidence and history" + (asOf ? ` up to ${asOf}` : "")),
     historyTable(history.events.filter((e) => !asOf || e.occurred_at.slice(0, 10) <= asOf)));
 };
@@ -90,4 +92,11 @@ function historyTable(events) {
   for (const e of events) table.append(el("tr", {}, el("td", {}, String(e.version)), el("td", {}, e.type), el("td", {}, e.occurred_at.slice(0, 10)),
     el("td", {}, e.recorded_at.slice(0, 10)), el("td", {}, e.actor)));
   return table;
+}
+
+// The networks we are in that this partnership is a member of (GET …/networks).
+function networksList(networks) {
+  if (!networks.length) return el("p", { id: "member-networks", class: "who" }, "In none of our networks.");
+  return el("ul", { id: "member-networks" }, ...networks.map((n) => el("li", { "data-network": n.network_id },
+    el("strong", {}, n.name), ` — ${n.purposes.join(", ")}; ${n.role}, ${n.activity}; member since ${n.member_since ? n.member_since.slice(0, 10) : "before this was kept"}`)));
 }

@@ -26,6 +26,10 @@ def consumer_config(settings: Settings, group_id: str | None) -> dict[str, Any]:
         "max_poll_interval_ms": settings.kafka_max_poll_interval_ms,
         "request_timeout_ms": settings.kafka_request_timeout_ms,
         "reconnect_backoff_max_ms": settings.kafka_reconnect_backoff_max_ms,
+        # A group assigned while the broker knew no partitions of the topic yet (a new
+        # topic, a broker restarting) holds nothing until the next metadata refresh shows
+        # them and the coordinator rejoins; kafka-python's default waits 5 minutes.
+        "metadata_max_age_ms": 5_000,
     }
 
 

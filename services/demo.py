@@ -103,6 +103,14 @@ def commands(start: datetime, now: datetime, partners: int, seed: int) -> list[t
     return build(start, now, partners, seed).commands
 
 
+def networks_last(batch: list[tuple[bytes, bytes]]) -> tuple[list[tuple[bytes, bytes]], ...]:
+    """Kafka messages in two waves to send one after the other: networks name partnerships
+    as members, and Kafka keeps order only within a partition, so the networks' commands
+    go once every partnership's have been taken."""
+    networks = [m for m in batch if b'"network_id"' in m[1]]
+    return [m for m in batch if b'"network_id"' not in m[1]], networks
+
+
 def _at(start: datetime, day: float) -> str:
     return (start + timedelta(days=day)).isoformat()
 
@@ -193,11 +201,8 @@ def load(settings: Any, partners: int = 120, seed: int = 7, wait_s: float = 300.
 
     before = kafka_totals()
     deadline = time.monotonic() + wait_s
-    # Networks name partnerships as members, and Kafka keeps order only within a
-    # partition: the networks' commands go once every partnership's have been taken.
-    networks = [m for m in batch if b'"network_id"' in m[1]]
     sent = 0
-    for wave in ([m for m in batch if b'"network_id"' not in m[1]], networks):
+    for wave in networks_last(batch):
         send = producer(settings)
         for key, value in wave:
             send.send(settings.commands_topic, key=key, value=value)

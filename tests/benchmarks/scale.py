@@ -34,6 +34,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from services import demo
 from services.embedded import free_port
 from services.settings import Settings, tansu_environment
 from tests.benchmarks import scale_rows
@@ -162,10 +163,13 @@ def run(database_url: str, bootstrap: str, sizes: Sizes, console: Console | None
             f"building {sizes.partners:,} partnerships ({sizes.long} long of {sizes.long_events:,} events): "
             f"{len(messages):,} commands {how}"
         )
-        if sizes.direct:
-            seconds, refused = load_directly(settings, messages)
-        else:
-            seconds, refused = send_and_wait(settings, messages, timeout_s=6 * 3600)
+        seconds = refused = 0
+        for wave in demo.networks_last(messages):
+            if sizes.direct:
+                taken, refusals = load_directly(settings, wave)
+            else:
+                taken, refusals = send_and_wait(settings, wave, timeout_s=6 * 3600)
+            seconds, refused = seconds + taken, refused + refusals
         load_row = Row(
             "load of the organisation" + (" (--direct, no Kafka)" if sizes.direct else " through Kafka"),
             rate=len(messages) / seconds,

@@ -129,6 +129,7 @@ class CommandIngest:
     def seek_to_stored(self, assigned: Sequence[TopicPartition]) -> None:
         stored = self.stored_positions()
         held = self.consumer.assignment()
+        seeked: dict[TopicPartition, int] = {}
         for tp in assigned:
             if tp not in held:
                 continue  # revoked again meanwhile: its next owner seeks it
@@ -139,6 +140,10 @@ class CommandIngest:
                 self.consumer.seek_to_beginning(tp)
             else:
                 self.consumer.seek(tp, offset)
+                seeked[tp] = offset
+        # A crash between PostgreSQL's commit and Kafka's left the broker's copy behind;
+        # with nothing new to consume it would stay behind, so it is brought up to date now.
+        self.commit_offsets(seeked)
 
     # Processing ------------------------------------------------------------------------
 
@@ -202,7 +207,12 @@ class CommandIngest:
         """The positions just committed to PostgreSQL (the source of truth), also committed
         to the group on the broker, so Kafka's own tools see the ingest's progress. A failure
         here is logged, never fatal: on assignment we seek to what PostgreSQL holds."""
-        offsets = {TopicPartition(p.topic, p.partition): OffsetAndMetadata(p.next_offset, "", -1) for p in positions}
+        self.commit_offsets({TopicPartition(p.topic, p.partition): p.next_offset for p in positions})
+
+    def commit_offsets(self, next_offsets: dict[TopicPartition, int]) -> None:
+        if not next_offsets:
+            return
+        offsets = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in next_offsets.items()}
         try:
             self.consumer.commit(offsets, timeout_ms=5000)
         except Exception as error:  # noqa: BLE001 - PostgreSQL has them; Kafka's copy is a courtesy

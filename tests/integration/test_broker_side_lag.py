@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.structs import OffsetAndMetadata
 
 from services.api.app import create_app
 from services.application import Verkosto
@@ -106,3 +107,32 @@ def test_the_ingest_commits_to_kafka_what_it_stored_and_broker_side_lag_matches_
     assert {r["partition"]: r["last_offset"] + 1 for r in rows} == {p: e for p, e in ends.items() if e}
     assert sum(ends.values()) == figures["verkosto_events_appended"] == len(pids) * 4
     assert figures["verkosto_relay_lag_events"] == 0
+
+
+def test_a_kafka_commit_lost_in_a_crash_is_made_good_on_assignment(app: Verkosto, settings: Settings) -> None:
+    """The ingest died after PostgreSQL's commit but before Kafka's: the broker's copy is
+    behind. Nothing new arrives, yet the next ingest brings the broker's copy up to date."""
+    pids = [uuid.uuid4() for _ in range(4)]
+    produce(settings, [command(opened(pid)) for pid in pids])
+    ingest = RunningIngest(app, settings)
+    try:
+        ingest.until(lambda: ingest.ingest.recorded >= len(pids))
+    finally:
+        ingest.close()
+    stored = committed_on_kafka(settings, settings.ingest_group, settings.commands_topic)
+    # The crash, as the broker saw it: the group's offsets back at the start.
+    rewind = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=settings.ingest_group, enable_auto_commit=False
+    )
+    try:
+        rewind.commit({TopicPartition(settings.commands_topic, p): OffsetAndMetadata(0, "", -1) for p in stored})
+    finally:
+        rewind.close()
+    assert sum(broker_side_lag(settings, settings.ingest_group, settings.commands_topic).values()) == len(pids)
+
+    again = RunningIngest(app, settings)
+    try:
+        again.until(lambda: not any(broker_side_lag(settings, settings.ingest_group, settings.commands_topic).values()))
+        assert again.ingest.recorded == 0  # nothing consumed twice: PostgreSQL's positions held
+    finally:
+        again.close()

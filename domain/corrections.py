@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -132,21 +131,3 @@ def _same(recorded: Any, value: Any) -> bool:
     if isinstance(recorded, tuple | list) and isinstance(value, tuple | list):
         return list(recorded) == list(value)
     return bool(recorded == value)
-
-
-def corrected_fields(fields: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
-    """An event's fields (as published, ``occurred_at`` among them) with a correction's
-    replacement values (as published) laid over them."""
-    merged = dict(fields)
-    for name, value in changes.items():
-        if value is None:
-            continue
-        if name == "evaluated_outcome":
-            merged["outcome"] = value
-        else:
-            merged[name] = value
-    return merged
-
-
-def occurred(changes: Changes, before: datetime) -> datetime:
-    return changes.occurred_at or before

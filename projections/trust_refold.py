@@ -9,7 +9,6 @@ one partnership's history, paid once per correction (rare), never by ordinary ev
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -124,7 +123,3 @@ async def refold(
         sql.SQL("DELETE FROM {}.trust_points WHERE partnership_id = %s").format(rm), (published.aggregate_id,)
     )
     return state, points
-
-
-def points_json(points: list[list[Any]]) -> str:
-    return json.dumps(points)

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from contract import commands as c
 from domain.base import SUPPLIED_AGGREGATES, Aggregate
+from domain.corrections import parse_event_id
 from domain.errors import DomainError
 from domain.organisation import ORGANISATION_ID, Organisation, supplied_by
 from domain.values import EventMeta
@@ -335,7 +336,5 @@ def _apply(
 
 def _named_event(aggregate: Aggregate, event_id: str, recorded_event: Callable[[Aggregate, int], Any]) -> Any:
     """The event an ``<aggregate id>:<version>`` id names, if it is this aggregate's."""
-    prefix, _, version = event_id.rpartition(":")
-    if prefix != str(aggregate.id) or not version.isdigit():
-        return None
-    return recorded_event(aggregate, int(version))
+    aggregate_id, version = parse_event_id(event_id)
+    return recorded_event(aggregate, version) if aggregate_id == aggregate.id else None

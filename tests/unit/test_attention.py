@@ -3,7 +3,6 @@ stands for (and so leaves out), and the ranking."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -24,6 +23,7 @@ from domain.lifecycle import Evaluation, Flag, PartnershipFacts, cell_of, lifecy
 from domain.operating_model import DEFAULT_MODEL
 from domain.organisation import ORGANISATION_ID
 from domain.values import Importance, Stage
+from tests.unit.builders import maintained_facts
 
 AS_OF = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
@@ -38,25 +38,9 @@ def ago(days: float) -> datetime:
 
 def partnership(**changes: Any) -> PartnershipFacts:
     """A '-'/'-' partnership (contact every 180 days), maintained, contacted yesterday;
-    opened 400 days ago (version 1), segmented (3), moved to maintain (4), contact (9)."""
-    base = PartnershipFacts(
-        partnership_id="p1",
-        partner_name="Acme Oy",
-        owner_unit="research",
-        steward="alice",
-        stage=Stage.MAINTAIN,
-        stage_since=ago(300),
-        opened_at=ago(400),
-        last_contact_at=ago(1),
-        last_contact_version=9,
-        segment_now=LOW,
-        segment_future=LOW,
-        segment_version=3,
-        segment_at=ago(100),
-        stage_version=4,
-        tenure_version=1,
-    )
-    return replace(base, **changes)
+    opened 400 days ago (version 1), segmented 100 days ago (3), moved to maintain (4),
+    contact (9)."""
+    return maintained_facts(AS_OF, **{"segment_at": ago(100), **changes})
 
 
 def attending(

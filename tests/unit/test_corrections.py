@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from domain.corrections import Changes, corrected_fields
+from domain.corrections import Changes
 from domain.errors import (
     AlreadyRetracted,
     IllegalStageTransition,
@@ -101,12 +101,6 @@ def test_a_correction_changes_something_the_event_has() -> None:
     # Once corrected, going back to what was first recorded is a change too.
     p.correct_event(f"{p.id}:3", Changes(strength=2), "it was 2 after all", meta(6), target=_event(p, 3))
     assert p.corrected == [3] and p.version == 7
-
-
-def test_corrected_fields_lay_the_changes_over_the_event() -> None:
-    recorded = {"direction": "inbound", "strength": 2, "occurred_at": "t0"}
-    assert corrected_fields(recorded, {"strength": 3, "direction": None}) == {**recorded, "strength": 3}
-    assert corrected_fields({"outcome": 0.1}, {"evaluated_outcome": 1.0})["outcome"] == 1.0
 
 
 def test_a_merge_ends_the_duplicate_and_tells_the_survivor() -> None:

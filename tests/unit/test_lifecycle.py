@@ -24,6 +24,7 @@ from domain.lifecycle import (
 )
 from domain.operating_model import DEFAULT_MODEL, Mode, OperatingModel
 from domain.values import Importance, Role, Stage
+from tests.unit.builders import maintained_facts
 
 AS_OF = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 LOW, HIGH, VERY_HIGH = Importance.LOW, Importance.HIGH, Importance.VERY_HIGH
@@ -36,26 +37,7 @@ def ago(days: float) -> datetime:
 
 
 def facts(**changes: object) -> PartnershipFacts:
-    # A healthy '-'/'-' partnership (cadence 180 days, budget 40 h, maintain), maintained,
-    # contacted yesterday, with no effort, evaluations or interest recorded.
-    base = PartnershipFacts(
-        partnership_id="p1",
-        partner_name="Acme Oy",
-        owner_unit="research",
-        steward="alice",
-        stage=Stage.MAINTAIN,
-        stage_since=ago(300),
-        opened_at=ago(400),
-        last_contact_at=ago(1),
-        last_contact_version=9,
-        segment_now=LOW,
-        segment_future=LOW,
-        segment_version=3,
-        segment_at=ago(30),
-        stage_version=4,
-        tenure_version=1,
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return maintained_facts(AS_OF, **changes)
 
 
 def cell(now: str, future: str) -> dict[str, Importance]:

@@ -26,6 +26,7 @@ from uuid import UUID
 
 import psycopg
 from psycopg import sql
+from psycopg.adapt import PyFormat
 
 from projections.delivered import Delivered as Delivered
 from projections.delivered import typed_for
@@ -76,12 +77,11 @@ class Tracker(Parking):
                 schemas = {row[0]: row[1] for row in await cur.fetchall()}
             # Parsed once for every projection: this loop is per event, on every batch.
             keyed = [(d.aggregate_id, d.version, d) for d in batch]
-            ids = list({aggregate_id for aggregate_id, _, _ in keyed})
             rms = [sql.Identifier(schemas[projection.name]) for projection in projections]
             # Round trips, not rows, are the cost of a small batch (a live one holds a few
             # events): the guard is read for every projection in one statement, and what
             # was applied and how far it got written for every projection in one more.
-            news = await self._fresh(cur, rms, keyed, ids)
+            news = await self._fresh(cur, rms, keyed)
             done: list[tuple[sql.Identifier, list[Delivered]]] = []
             for projection, rm, (fresh, blocked) in zip(projections, rms, news, strict=True):
                 if blocked:
@@ -103,21 +103,27 @@ class Tracker(Parking):
         cur: Any,
         rms: Sequence[sql.Identifier],
         keyed: Sequence[tuple[UUID, int, Delivered]],
-        ids: list[UUID],
     ) -> list[tuple[list[Delivered], list[Delivered]]]:
         """For each version in ``rms``: (events not applied before, events not applied
         before whose aggregate has a parked event in that version and so must wait behind
-        it). ``keyed`` is the batch as (aggregate id, version, event); ``ids`` its
-        distinct aggregates."""
+        it). ``keyed`` is the batch as (aggregate id, version, event)."""
+        # Only the guard rows that can turn an event away come back: an aggregate whose
+        # applied version is below the batch's lowest of its versions takes every one of
+        # them (the common case of a catch-up, which then reads back nothing).
+        lowest: dict[UUID, int] = {}
+        for aggregate_id, version, _ in keyed:
+            if version < lowest.get(aggregate_id, version + 1):
+                lowest[aggregate_id] = version
         parts = [
             sql.SQL(
-                "SELECT {i}, aggregate_id, version, false FROM {rm}.applied "
-                "WHERE aggregate_id = ANY(%(ids)s) UNION ALL "
-                "SELECT DISTINCT {i}, aggregate_id, 0, true FROM {rm}.parked WHERE aggregate_id = ANY(%(ids)s)"
+                "SELECT {i}, a.aggregate_id, a.version, false FROM {rm}.applied a "
+                "JOIN unnest(%(ids)b::uuid[], %(lows)b::bigint[]) AS b(aggregate_id, low) "
+                "ON a.aggregate_id = b.aggregate_id AND a.version >= b.low UNION ALL "
+                "SELECT DISTINCT {i}, aggregate_id, 0, true FROM {rm}.parked WHERE aggregate_id = ANY(%(ids)b)"
             ).format(i=sql.Literal(i), rm=rm)
             for i, rm in enumerate(rms)
         ]
-        await cur.execute(sql.SQL(" UNION ALL ").join(parts), {"ids": ids})
+        await cur.execute(sql.SQL(" UNION ALL ").join(parts), {"ids": list(lowest), "lows": list(lowest.values())})
         seen: list[dict[UUID, int]] = [{} for _ in rms]
         waiting: list[set[UUID]] = [set() for _ in rms]
         for i, aggregate_id, version, is_parked in await cur.fetchall():
@@ -126,13 +132,22 @@ class Tracker(Parking):
             else:
                 seen[i][aggregate_id] = version
         news = []
+        # What a version with no guard rows back takes: the batch, less repeats within it
+        # (worked out once: a catch-up's batches are thousands of events, its versions many).
+        untouched: tuple[list[Delivered], list[Delivered]] | None = None
         for applied, parked in zip(seen, waiting, strict=True):
+            if not applied and not parked and untouched is not None:
+                news.append(untouched)
+                continue
+            clean = not applied and not parked
             fresh, blocked = [], []
             for aggregate_id, version, delivered in keyed:
                 if version > applied.get(aggregate_id, 0):
                     applied[aggregate_id] = version
                     (blocked if aggregate_id in parked else fresh).append(delivered)
             news.append((fresh, blocked))
+            if clean:
+                untouched = (fresh, blocked)
         return news
 
     async def _settle(
@@ -151,14 +166,20 @@ class Tracker(Parking):
             "positions": [d.position for d in furthest.values()],
         }
         steps = []
+        # Usually every projection applied the same events: their guard rows then share
+        # one set of arrays, sent once and in binary (psycopg's text dump of an array
+        # escapes each element in Python).
+        arrays: dict[tuple[int, ...], int] = {}
         for i, (rm, fresh) in enumerate(done):
             if fresh:
-                last: dict[UUID, Delivered] = {}
-                for delivered in fresh:
-                    last[delivered.aggregate_id] = delivered
-                params[f"a{i}"] = list(last)
-                params[f"v{i}"] = [d.version for d in last.values()]
-                params[f"p{i}"] = [d.position for d in last.values()]
+                same = arrays.setdefault(tuple(map(id, fresh)), i)
+                if same == i:
+                    last: dict[UUID, Delivered] = {}
+                    for delivered in fresh:
+                        last[delivered.aggregate_id] = delivered
+                    params[f"a{i}"] = list(last)
+                    params[f"v{i}"] = [d.version for d in last.values()]
+                    params[f"p{i}"] = [d.position for d in last.values()]
                 steps.append(
                     sql.SQL(
                         "{name} AS (INSERT INTO {rm}.applied AS a (aggregate_id, version, position) "
@@ -169,9 +190,9 @@ class Tracker(Parking):
                     ).format(
                         name=sql.Identifier(f"applied{i}"),
                         rm=rm,
-                        a=sql.Placeholder(f"a{i}"),
-                        v=sql.Placeholder(f"v{i}"),
-                        p=sql.Placeholder(f"p{i}"),
+                        a=sql.Placeholder(f"a{same}", PyFormat.BINARY),
+                        v=sql.Placeholder(f"v{same}", PyFormat.BINARY),
+                        p=sql.Placeholder(f"p{same}", PyFormat.BINARY),
                     )
                 )
             # The offset follows the furthest position: a topic recreated under the same

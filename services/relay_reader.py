@@ -10,9 +10,10 @@ The reader only reads: it never records a position. The relay sends what it rece
 order and records positions only once the broker has acknowledged them, so a reader that
 runs ahead changes nothing about what a restarted relay resends.
 
-Protocol over one pipe: each ``True`` the relay sends asks for the next page after the
-last one read (an empty list when there is nothing new yet); ``None`` says stop. The
-reader answers ``("page", [(position, key, value), …])`` or ``("error", exception)``. It
+Protocol over one pipe: the reader first says ``("ready", None)`` once it can read. Each
+``True`` the relay sends asks for the next page after the last one read (an empty list
+when there is nothing new yet); ``None`` says stop. The reader answers
+``("page", [(position, key, value), …])`` or ``("error", exception)``. It
 ends when asked, or when the relay's end of the pipe closes (the relay died), which its
 blocking ``recv``/``send`` notice, or when the relay's process dies (SIGTERM from the
 kernel, on Linux), so it never outlives the relay.
@@ -29,6 +30,7 @@ from typing import Any
 
 Page = list[tuple[int, bytes, bytes]]  # (position, key, value) of each event, in order
 PREFETCH = 2  # pages asked for ahead: one being read while the relay sends another
+FIRST_PAGE = 250  # events; pages double from here up to the relay's batch size
 STOP_S = 5.0
 
 
@@ -63,8 +65,13 @@ def _serve(
     app = None
     try:
         app = open_application(database_url, schema)
+        pipe.send(("ready", None))
+        # The first pages are small and grow to ``limit``: the relay sends nothing until a
+        # page is read, so a large first page would only delay the pipeline filling.
+        size = min(limit, FIRST_PAGE)
         while pipe.recv():
-            page = encode_page(app, position, limit, reveal)
+            page = encode_page(app, position, size, reveal)
+            size = min(limit, size * 2)
             if page:
                 position = page[-1][0]
             pipe.send(("page", page))
@@ -95,14 +102,30 @@ class PageReader:
         )
         self.process.start()
         child.close()  # ours is the only end left in this process: the reader sees us go
+        self.ready = False
         for _ in range(PREFETCH):
             self.pipe.send(True)
 
-    def next_page(self) -> Page:
+    def wait_ready(self) -> None:
+        """Returns once the reader has started (a new interpreter, its imports and its
+        database connection: most of a second, once per relay)."""
+        if not self.ready:
+            kind, body = self._receive()
+            if kind == "error":
+                raise body
+            assert kind == "ready", kind
+            self.ready = True
+
+    def _receive(self) -> tuple[str, Any]:
         try:
-            kind, body = self.pipe.recv()
+            message: tuple[str, Any] = self.pipe.recv()
         except EOFError:
             raise RuntimeError(f"the relay's reader ended (exit code {self.process.exitcode})") from None
+        return message
+
+    def next_page(self) -> Page:
+        self.wait_ready()
+        kind, body = self._receive()
         if kind == "error":
             raise body
         self.pipe.send(True)  # keep PREFETCH pages asked for

@@ -185,9 +185,10 @@ class EventStore(Tables):
             cur.execute(
                 self._sql(
                     "INSERT INTO {chain} (position, previous, hash) "
-                    "SELECT p, q, decode(h, 'hex') FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) AS r(p, q, h)"
+                    "SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::bytea[])"
                 ),
-                ([r[0] for r in links], [r[1] for r in links], [r[2].hex() for r in links]),
+                # Sent in binary: psycopg's text dump of arrays escapes each element in Python.
+                ([r[0] for r in links], [r[1] for r in links], [r[2] for r in links]),
             )
 
     def lock_unchained(self, conn: Any) -> list[Row]:

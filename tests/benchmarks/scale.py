@@ -54,6 +54,7 @@ class Sizes:
     ingest_commands: int = 1000  # Kafka commands into long partnerships, then into short ones
     freshness_rate: float = 300.0
     direct: bool = False
+    hold: bool = False  # keep the system up after the table, until Ctrl-C (for inspection)
 
 
 @dataclass
@@ -206,6 +207,9 @@ def run(database_url: str, bootstrap: str, sizes: Sizes, console: Console | None
         accepted, rejected = outcomes(settings)
         sent = len(messages) + target.kafka_sent + posted[True]
         outcome = Outcome(rows, len(messages), refused, last_position(settings), sent, accepted, rejected)
+        if sizes.hold:
+            report(outcome, console or Console(width=170))
+            hold(deployment, base, headers)
     except BaseException:
         print(f"the components' logs are kept in {work}", file=sys.stderr)
         raise
@@ -214,6 +218,19 @@ def run(database_url: str, bootstrap: str, sizes: Sizes, console: Console | None
         deployment.drop()
     shutil.rmtree(work, ignore_errors=True)
     return outcome
+
+
+def hold(deployment: Deployment, base: str, headers: dict[str, str]) -> None:
+    """Keeps the system up, saying how to reach it, until Ctrl-C (SIGINT)."""
+    print(f"holding: API {base}, {headers['Authorization']}", flush=True)
+    for name, value in sorted(deployment.env.items()):
+        if name.startswith("VERKOSTO_"):
+            print(f"  {name}={value}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("stopping", flush=True)
 
 
 def _up(base: str) -> bool:
@@ -269,6 +286,7 @@ def main() -> None:
         "--direct", action="store_true", help="load through the application, not Kafka (for ~1M events)"
     )
     parser.add_argument("--broker", choices=("auto", "kafka", "tansu"), default="auto")
+    parser.add_argument("--hold", action="store_true", help="after the table, keep the system up until Ctrl-C")
     args = parser.parse_args()
     sizes = Sizes(
         partners=args.partners,
@@ -279,6 +297,7 @@ def main() -> None:
         ingest_commands=args.ingest_commands,
         freshness_rate=args.freshness_rate,
         direct=args.direct,
+        hold=args.hold,
     )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the embedded servers on the way out
     console = Console(width=170)

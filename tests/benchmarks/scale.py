@@ -221,7 +221,7 @@ def run(database_url: str, bootstrap: str, sizes: Sizes, console: Console | None
 
 
 def hold(deployment: Deployment, base: str, headers: dict[str, str]) -> None:
-    """Keeps the system up, saying how to reach it, until Ctrl-C (SIGINT)."""
+    """Keeps the system up, saying how to reach it, until Ctrl-C or SIGTERM."""
     print(f"holding: API {base}, {headers['Authorization']}", flush=True)
     for name, value in sorted(deployment.env.items()):
         if name.startswith("VERKOSTO_"):
@@ -229,7 +229,7 @@ def hold(deployment: Deployment, base: str, headers: dict[str, str]) -> None:
     try:
         while True:
             time.sleep(3600)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):  # Ctrl-C, or SIGTERM (a background job ignores SIGINT)
         print("stopping", flush=True)
 
 

@@ -52,6 +52,8 @@ CREATE TABLE IF NOT EXISTS {rm}.segmentations (
 );
 CREATE INDEX IF NOT EXISTS segmentations_cell ON {rm}.segmentations (now, future, partnership_id);
 CREATE INDEX IF NOT EXISTS segmentations_at ON {rm}.segmentations (at);
+-- A partnership's segmentations in valid time: the one in force before a moment is one seek.
+CREATE INDEX IF NOT EXISTS segmentations_history ON {rm}.segmentations (partnership_id, at, version);
 CREATE TABLE IF NOT EXISTS {rm}.partner_names (
     partnership_id uuid PRIMARY KEY,
     partner_name   text COLLATE "C" NOT NULL

@@ -40,25 +40,27 @@ def evaluation_coverage(
     conn: psycopg.Connection[Any], rm: sql.Identifier, as_of: datetime, members: int
 ) -> dict[str, Any]:
     """Counts of each gap and its first ``members`` by name, from the lifecycle rows."""
+    # One statement: ``grouped`` is referenced twice, so PostgreSQL computes it once.
     params = {"t": as_of, "n": members}
-    ((current, total, never, outdated),) = tuples(
+    rows = tuples(
         conn,
         sql.SQL(
-            _LATEST + "SELECT (SELECT version FROM current), count(*), count(*) FILTER (WHERE gap = 'never_evaluated'),"
-            " count(*) FILTER (WHERE gap = 'not_under_current') FROM grouped"
+            _LATEST + ", ranked AS ("
+            " SELECT gap, partnership_id, partner_name,"
+            " row_number() OVER (PARTITION BY gap ORDER BY partner_name, partnership_id) AS n"
+            " FROM grouped WHERE gap IS NOT NULL) "
+            "SELECT 0 AS part, NULL AS gap, 0::bigint AS n, NULL AS pid, NULL AS name,"
+            " (SELECT version FROM current) AS current,"
+            " count(*) AS total, count(*) FILTER (WHERE gap = 'never_evaluated') AS never,"
+            " count(*) FILTER (WHERE gap = 'not_under_current') AS outdated FROM grouped "
+            "UNION ALL SELECT 1, gap, n, partnership_id::text, partner_name, NULL, NULL, NULL, NULL FROM ranked"
+            " WHERE n <= %(n)s ORDER BY 1, 2, 3"
         ).format(rm=rm),
         params,
     )
+    _, _, _, _, _, current, total, never, outdated = rows[0]
     firsts: dict[str, list[dict[str, str]]] = {"never_evaluated": [], "not_under_current": []}
-    for gap, pid, name in tuples(
-        conn,
-        sql.SQL(
-            _LATEST + "SELECT gap, partnership_id::text, partner_name FROM ("
-            " SELECT *, row_number() OVER (PARTITION BY gap ORDER BY partner_name, partnership_id) AS n FROM grouped"
-            " WHERE gap IS NOT NULL) g WHERE n <= %(n)s ORDER BY gap, partner_name, partnership_id"
-        ).format(rm=rm),
-        params,
-    ):
+    for _, gap, _, pid, name, *_ in rows[1:]:
         firsts[gap].append({"partnership_id": pid, "partner_name": name})
     return {
         "catalogue_version": current,

@@ -208,8 +208,10 @@ def replay_in_workers(
 
 def _work() -> None:
     from projections.catalog import by_name
+    from projections.gc_tuning import tune_gc
 
     task = json.loads(sys.stdin.buffer.read())
+    tune_gc()
     database_url, base, schemas, until = task["database_url"], task["base"], task["schemas"], task["until"]
     projections = [by_name(name) for name in task["projections"]]
     out = sys.stdout

@@ -29,6 +29,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from projections.gc_tuning import tune_gc
     from services import runners
 
     run = {
@@ -39,6 +40,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     }[args.component]
     if args.component == "projector":
         sys.argv = [sys.argv[0], "worker"]  # faust's worker reads its own argv
+    tune_gc()
     run(settings_for(args))
     return 0
 

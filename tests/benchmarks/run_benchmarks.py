@@ -11,7 +11,8 @@ Ratios (ours / baseline; the issue's targets in brackets):
   catch-up   every projection from the events topic vs an aiokafka consume loop  [≥ 0.05]
   rebuild    every projection from the event store vs the catch-up above         [≥ 1.0]
 
-Uses VERKOSTO_DATABASE_URL / VERKOSTO_KAFKA_BOOTSTRAP when set, else embedded PostgreSQL
+Runs with the components' garbage-collector settings (projections.gc_tuning), baselines
+included. Uses VERKOSTO_DATABASE_URL / VERKOSTO_KAFKA_BOOTSTRAP when set, else embedded PostgreSQL
 and Apache Kafka (Tansu without Java). Prints the machine's load, a table and one JSON
 line. Timings are reported, never asserted.
 """
@@ -41,6 +42,7 @@ from rich.console import Console
 from rich.table import Table
 
 from contract import commands as c
+from projections.gc_tuning import tune_gc
 from projections.registry import active_schema
 from services.application import Request, Verkosto
 from services.bus import ensure_topics
@@ -308,6 +310,9 @@ def main() -> None:
     parser.add_argument("--partnerships", type=int, default=1_000)
     parser.add_argument("--broker", choices=("auto", "kafka", "tansu"), default="auto")
     args = parser.parse_args()
+    # The collector settings every component runs with (ingest and relay run in this
+    # process here), so the baselines beside them run with them too.
+    tune_gc()
     # Turn SIGTERM into an exception so the embedded servers are stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     console = Console(width=160)

@@ -40,7 +40,8 @@ Reveal = Callable[[dict[str, Any]], dict[str, Any]]
 
 @functools.lru_cache(maxsize=65_536)
 def subject_hash(subject: str) -> str:
-    # Cached: every personal field of every event written hashes its subject.
+    # Cached: every personal field of every event written hashes its subject. The cache
+    # holds subjects' names, so an erasure empties it (_forget_derived).
     return hashlib.sha256(subject.encode()).hexdigest()
 
 
@@ -88,6 +89,13 @@ def partnership(aggregate_id: str) -> str:
     return f"partnership:{aggregate_id}"
 
 
+def _forget_derived() -> None:
+    """Drops what was worked out from keys and subjects (ciphers, subject hashes): once an
+    erasure is seen, no cache in the process holds an erased subject's name or key."""
+    _cipher.cache_clear()
+    subject_hash.cache_clear()
+
+
 class KeyStore:
     """Subject keys in PostgreSQL, cached in the process; thread-safe."""
 
@@ -119,13 +127,13 @@ class KeyStore:
     def forget(self, digest: str) -> None:
         with self.lock:
             self.cache.pop(digest, None)
-            _cipher.cache_clear()
+            _forget_derived()
 
     def forget_all(self) -> None:
         """Drops every cached key (an erasure happened: look each one up again)."""
         with self.lock:
             self.cache.clear()
-            _cipher.cache_clear()
+            _forget_derived()
 
     def close(self) -> None:
         if self.conn is not None:

@@ -113,7 +113,7 @@ def audit_export(args: argparse.Namespace) -> int:
         if writer:
             writer.writeheader()
         count = 0
-        for event in search_all(conn, settings.db_schema, query, reveal=reveal):
+        for event in search_all(conn, settings.db_schema, query, reveal=reveal, keys=keys):
             if writer:
                 writer.writerow({**event, "data": json.dumps(event["data"], sort_keys=True)})
             else:

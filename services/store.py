@@ -239,6 +239,11 @@ class EventStore(Tables):
         row = self._one(conn, "SELECT key FROM {keys} WHERE subject_hash = %s", (digest,))
         return bytes(row["key"]) if row and row["key"] is not None else None
 
+    def keys(self, conn: Any, digests: list[str]) -> dict[str, bytes | None]:
+        """Each subject's key (None if erased), for those of ``digests`` that have a row."""
+        rows = self._all(conn, "SELECT subject_hash, key FROM {keys} WHERE subject_hash = ANY(%s)", (digests,))
+        return {r["subject_hash"]: bytes(r["key"]) if r["key"] is not None else None for r in rows}
+
     def erase_key(self, conn: Any, digest: str) -> None:
         """Destroys the subject's key for good (and remembers when)."""
         with conn.cursor() as cur:

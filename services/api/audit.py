@@ -57,7 +57,7 @@ def search_events(
         actor, type, source, aggregate_id, aggregate_type, occurred_from, occurred_to, recorded_from, recorded_to
     )
     with services.pool.connection() as conn:
-        events = search(conn, services.settings.db_schema, query, after, limit, services.app.reveal)
+        events = search(conn, services.settings.db_schema, query, after, limit, services.app.reveal, services.app.keys)
     cursor = events[-1]["position"] if len(events) == limit else None
     return {"events": events, "next_cursor": cursor}
 

@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from contract.events import published_event, topics_of
+from services.privacy import KeyStore
 from services.store_search import SearchStore
 
 
@@ -47,18 +48,32 @@ def search_kwargs(query: EventQuery) -> dict[str, Any]:
 
 
 def search(
-    conn: Any, schema: str, query: EventQuery, after: int = 0, limit: int = 100, reveal: Any = None
+    conn: Any,
+    schema: str,
+    query: EventQuery,
+    after: int = 0,
+    limit: int = 100,
+    reveal: Any = None,
+    keys: KeyStore | None = None,
 ) -> list[dict[str, Any]]:
+    """A page of matching events, personal fields revealed by ``reveal``; ``keys``, the
+    store it unseals with, is asked for every subject of the page in one query first (a
+    page of ownership transfers names many people: one round trip each, otherwise)."""
     rows = SearchStore(schema).search(conn, after=after, limit=limit, **search_kwargs(query))
-    return [published_event(r["topic"], bytes(r["state"]), r["notification_id"], reveal) for r in rows]
+    states = [bytes(r["state"]) for r in rows]
+    if keys is not None:
+        keys.prefetch(states)
+    return [
+        published_event(r["topic"], state, r["notification_id"], reveal) for r, state in zip(rows, states, strict=True)
+    ]
 
 
 def search_all(
-    conn: Any, schema: str, query: EventQuery, page: int = 1000, reveal: Any = None
+    conn: Any, schema: str, query: EventQuery, page: int = 1000, reveal: Any = None, keys: KeyStore | None = None
 ) -> Iterator[dict[str, Any]]:
     after = 0
     while True:
-        events = search(conn, schema, query, after, page, reveal)
+        events = search(conn, schema, query, after, page, reveal, keys)
         yield from events
         if len(events) < page:
             return

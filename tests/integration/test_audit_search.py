@@ -15,6 +15,7 @@ import psycopg
 from contract import commands as c
 from services.application import Request, Verkosto
 from services.audit.search import EventQuery, search, search_all
+from services.privacy import KeyStore, person, subject_hash, unseal_event
 from services.settings import Settings
 from tests.benchmarks.audit_search import explain, load
 
@@ -100,6 +101,41 @@ def test_each_filter_narrows_the_search(app: Verkosto, settings: Settings) -> No
     assert [p for p, _, _ in find(settings, occurred_to=datetime(2022, 12, 31, tzinfo=UTC))] == [1, 2]
     assert find(settings, recorded_from=datetime(2100, 1, 1, tzinfo=UTC)) == []
     assert len(find(settings, recorded_to=datetime(2100, 1, 1, tzinfo=UTC))) == 5
+
+
+def test_a_page_about_many_people_looks_their_keys_up_together(app: Verkosto, settings: Settings) -> None:
+    pid = story(app)
+    stewards = [f"Steward {n}" for n in range(6)]
+    for steward in stewards:
+        app.execute(
+            [
+                Request(
+                    c.TransferOwnership(
+                        type="ownership_transferred",
+                        partnership_id=pid,
+                        owner_unit="u",
+                        steward=steward,
+                        reason="reassignment",
+                    ),
+                    "crm",
+                    "api",
+                )
+            ]  # type: ignore[arg-type]
+        )
+    assert app.keys is not None
+    keys = KeyStore(settings.require_database_url(), settings.db_schema)  # a cold cache, as in a fresh API
+    try:
+        with psycopg.connect(settings.require_database_url()) as conn:
+            query = EventQuery(type="ownership_transferred")
+            # Nothing revealed: only the prefetch can have asked for the stewards' keys.
+            search(conn, settings.db_schema, query, keys=keys)
+            assert {subject_hash(person(steward)) for steward in stewards} <= set(keys.cache)
+            revealed = search(conn, settings.db_schema, query, reveal=app.reveal)
+            cold = search(conn, settings.db_schema, query, reveal=lambda t, s: unseal_event(t, s, keys), keys=keys)
+        assert [e["data"]["steward"] for e in cold] == stewards
+        assert cold == revealed
+    finally:
+        keys.close()
 
 
 def test_pages_follow_each_other_in_stable_global_order(app: Verkosto, settings: Settings) -> None:

@@ -115,10 +115,15 @@ class KeyStore:
             self.conn = _connect(self.database_url, autocommit=True)
         return self.conn
 
+    def _cached(self, digest: str, now: float) -> tuple[float, bytes | None] | None:
+        """The cached entry for ``digest`` if it is recent enough to trust (lock held)."""
+        cached = self.cache.get(digest)
+        return cached if cached is not None and now - cached[0] < CACHE_S else None
+
     def key(self, digest: str, create: bool) -> bytes | None:
         with self.lock:
-            cached = self.cache.get(digest)
-            if cached and time.monotonic() - cached[0] < CACHE_S and (cached[1] is not None or not create):
+            cached = self._cached(digest, time.monotonic())
+            if cached is not None and (cached[1] is not None or not create):
                 return cached[1]
             conn = self._connection()
             if create:
@@ -134,7 +139,7 @@ class KeyStore:
         digests = {m.decode() for state in states for m in _SEALED.findall(state)}
         with self.lock:
             now = time.monotonic()
-            missing = sorted(d for d in digests if not ((c := self.cache.get(d)) and now - c[0] < CACHE_S))
+            missing = sorted(d for d in digests if self._cached(d, now) is None)
             if not missing:
                 return
             found = self.store.keys(self._connection(), missing)

@@ -110,24 +110,23 @@ class PageReader:
         """Returns once the reader has started (a new interpreter, its imports and its
         database connection: most of a second, once per relay)."""
         if not self.ready:
-            kind, body = self._receive()
-            if kind == "error":
-                raise body
+            kind, _ = self._receive()
             assert kind == "ready", kind
             self.ready = True
 
     def _receive(self) -> tuple[str, Any]:
+        """The reader's next message; its error, if it sent one, raised here."""
         try:
-            message: tuple[str, Any] = self.pipe.recv()
+            kind, body = self.pipe.recv()
         except EOFError:
             raise RuntimeError(f"the relay's reader ended (exit code {self.process.exitcode})") from None
-        return message
+        if kind == "error":
+            raise body
+        return kind, body
 
     def next_page(self) -> Page:
         self.wait_ready()
-        kind, body = self._receive()
-        if kind == "error":
-            raise body
+        _, body = self._receive()
         self.pipe.send(True)  # keep PREFETCH pages asked for
         page: Page = body
         return page

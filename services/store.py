@@ -236,8 +236,7 @@ class EventStore(Tables):
 
     def key(self, conn: Any, digest: str) -> bytes | None:
         """The subject's key; None if there is none or it was erased."""
-        row = self._one(conn, "SELECT key FROM {keys} WHERE subject_hash = %s", (digest,))
-        return bytes(row["key"]) if row and row["key"] is not None else None
+        return self.keys(conn, [digest]).get(digest)
 
     def keys(self, conn: Any, digests: list[str]) -> dict[str, bytes | None]:
         """Each subject's key (None if erased), for those of ``digests`` that have a row."""

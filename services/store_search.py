@@ -72,11 +72,11 @@ class SearchStore(Tables):
             "{events} e JOIN {schema}.event_meta m ON m.notification_id = e.notification_id" if meta else "{events} e"
         )
 
-        def page(conditions: list[str], order: str = "e.notification_id") -> str:
+        def page(conditions: list[str]) -> str:
             return (
                 f"SELECT e.notification_id, e.topic, e.state FROM {source_rows} WHERE "
                 + " AND ".join(["e.notification_id > %(after)s", *conditions])
-                + f" ORDER BY {order} LIMIT %(limit)s"
+                + " ORDER BY e.notification_id LIMIT %(limit)s"
             )
 
         if topics is None:
@@ -86,10 +86,7 @@ class SearchStore(Tables):
         pages = []
         for i, topic in enumerate(sorted(set(topics))):
             params[f"topic{i}"] = topic
-            # Ordered as the (topic, position) index is (the same order, the topic being
-            # fixed): the planner then walks that index instead of every position, which
-            # it chose for a rare type before its statistics knew how rare.
-            pages.append(f"({page([f'e.topic = %(topic{i})s::text', *where], 'e.topic, e.notification_id')})")
+            pages.append(f"({page([f'e.topic = %(topic{i})s::text', *where])})")
         return self._all(
             conn,
             "SELECT notification_id, topic, state FROM (" + " UNION ALL ".join(pages) + ") u"

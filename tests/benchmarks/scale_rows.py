@@ -54,37 +54,22 @@ def writes(t: Target) -> list[Row]:
     # are the like-for-like comparison; then the same writes again, now cached, against
     # partnerships opened just now.
     untouched = shorts[-len(longs) :]
+    writes = [  # (row, partnerships, requests, unmeasured ones first)
+        ("POST event → long partnership, first touch", longs, len(longs), 0),
+        ("POST event → short partnership, first touch", untouched, len(untouched), 0),
+        ("POST event → long partnership", longs, t.samples, 2),
+        ("POST event → fresh partnership", fresh, t.samples, 2),
+    ]
     rows = [
         probe(
             t.client,
-            "POST event → long partnership, first touch",
+            what,
             "POST",
-            lambda i: (f"/v1/partnerships/{longs[i]}/events", body),
-            len(longs),
-            warm=0,
-        ),
-        probe(
-            t.client,
-            "POST event → short partnership, first touch",
-            "POST",
-            lambda i: (f"/v1/partnerships/{untouched[i]}/events", body),
-            len(untouched),
-            warm=0,
-        ),
-        probe(
-            t.client,
-            "POST event → long partnership",
-            "POST",
-            lambda i: (f"/v1/partnerships/{longs[i % len(longs)]}/events", body),
-            t.samples,
-        ),
-        probe(
-            t.client,
-            "POST event → fresh partnership",
-            "POST",
-            lambda i: (f"/v1/partnerships/{fresh[i % len(fresh)]}/events", body),
-            t.samples,
-        ),
+            lambda i, ids=ids: (f"/v1/partnerships/{ids[i % len(ids)]}/events", body),
+            samples,
+            warm=warm,
+        )
+        for what, ids, samples, warm in writes
     ]
     for row, other, what in ((rows[0], rows[1], "an untouched short one"), (rows[2], rows[3], "a fresh one")):
         if row.p50 and other.p50:

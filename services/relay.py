@@ -27,7 +27,7 @@ from services.application import Verkosto
 from services.bus import producer as make_producer
 from services.bus import topic_id as lookup_topic_id
 from services.db import connect
-from services.relay_reader import Page, PageReader
+from services.relay_reader import Pacing, Page, PageReader
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,7 @@ class Relay:
             self.position,
             self.settings.relay_batch_size,
             reveal=self.app.keys is not None,
+            pacing=Pacing(self.settings.relay_idle_sleep_s, self.settings.relay_idle_hold_s),
         )
 
     def publish_batch(self) -> int:
@@ -198,8 +199,8 @@ class Relay:
             self.resume()
             log.info("relay publishing from position %s", self.position)
             while not stop.is_set():
-                if self.publish_batch() == 0:
-                    stop.wait(self.settings.relay_idle_sleep_s)
+                # No sleep when nothing was new: the reader has already waited (hold_s).
+                self.publish_batch()
 
     def close(self) -> None:
         if self.in_flight is not None:

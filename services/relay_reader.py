@@ -11,8 +11,11 @@ order and records positions only once the broker has acknowledged them, so a rea
 runs ahead changes nothing about what a restarted relay resends.
 
 Protocol over one pipe: the reader first says ``("ready", None)`` once it can read. Each
-``True`` the relay sends asks for the next page after the last one read (an empty list
-when there is nothing new yet); ``None`` says stop. The reader answers
+``True`` the relay sends asks for the next page after the last one read; ``None`` says
+stop. When nothing is new the reader keeps looking (every ``idle_s``) and answers as soon
+as something is, or with an empty list once ``hold_s`` has passed. Answering an empty
+page at once instead would leave the relay sleeping on it while the pages read ahead go
+stale: that added one or two idle sleeps to every write's way to the read models. The reader answers
 ``("page", [(position, key, value), …])`` or ``("error", exception)``. It
 ends when asked, or when the relay's end of the pipe closes (the relay died), which its
 blocking ``recv``/``send`` notice, or when the relay's process dies (SIGTERM from the
@@ -25,6 +28,8 @@ import json
 import multiprocessing
 import os
 import signal
+import time
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -47,8 +52,31 @@ def encode_page(app: Any, position: int, limit: int, reveal: bool) -> Page:
     ]
 
 
+@dataclass(frozen=True)
+class Pacing:
+    """How the reader waits while nothing is new (from the relay's settings)."""
+
+    idle_s: float  # between looks at the notification log
+    hold_s: float  # before it answers "nothing new" (the relay then settles its page in flight)
+
+
+def _next_page(app: Any, position: int, size: int, reveal: bool, pacing: Pacing) -> Page:
+    """The next page, waiting up to ``pacing.hold_s`` for one that is not empty."""
+    give_up = time.monotonic() + pacing.hold_s
+    while not (page := encode_page(app, position, size, reveal)) and time.monotonic() < give_up:
+        time.sleep(pacing.idle_s)
+    return page
+
+
 def _serve(
-    pipe: Connection, relay_pid: int, database_url: str, schema: str, position: int, limit: int, reveal: bool
+    pipe: Connection,
+    relay_pid: int,
+    database_url: str,
+    schema: str,
+    position: int,
+    limit: int,
+    reveal: bool,
+    pacing: Pacing,
 ) -> None:
     from services.db import open_application
     from services.embedded import _die_with_parent
@@ -70,7 +98,7 @@ def _serve(
         # page is read, so a large first page would only delay the pipeline filling.
         size = min(limit, FIRST_PAGE)
         while pipe.recv():
-            page = encode_page(app, position, size, reveal)
+            page = _next_page(app, position, size, reveal, pacing)
             size = min(limit, size * 2)
             if page:
                 position = page[-1][0]
@@ -90,13 +118,13 @@ def _serve(
 class PageReader:
     """The relay's side: pages of encoded events after ``position``, read ahead."""
 
-    def __init__(self, database_url: str, schema: str, position: int, limit: int, reveal: bool) -> None:
+    def __init__(self, database_url: str, schema: str, position: int, limit: int, reveal: bool, pacing: Pacing) -> None:
         # spawn, not fork: the relay's process already runs the producer's I/O thread.
         context = multiprocessing.get_context("spawn")
         self.pipe, child = context.Pipe()
         self.process = context.Process(
             target=_serve,
-            args=(child, os.getpid(), database_url, schema, position, limit, reveal),
+            args=(child, os.getpid(), database_url, schema, position, limit, reveal, pacing),
             name="verkosto-relay-reader",
             daemon=True,
         )

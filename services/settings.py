@@ -67,7 +67,11 @@ class Settings(BaseSettings):
     ingest_group: str = "verkosto-ingest"
     ingest_batch_size: int = 1000
     relay_batch_size: int = 2000
-    relay_idle_sleep_s: float = 0.05
+    # While nothing is new the relay's reader looks again every idle_sleep_s (the mean
+    # wait it adds to a write's way to the read models is half of it), and says "nothing
+    # new" after idle_hold_s, when the relay settles the page it has in flight.
+    relay_idle_sleep_s: float = Field(default=0.02, gt=0)
+    relay_idle_hold_s: float = Field(default=0.25, gt=0)
     projector_group: str = "verkosto-projector"
     # A batch is taken when it is full or when this long has passed since the last one.
     # The wait adds to every write's way to a caught-up read model; a longer one makes

@@ -14,6 +14,7 @@ from contract.events import published_event
 from services.application import Request, Verkosto
 from services.db import connect
 from services.relay import Relay
+from services.relay_reader import Pacing, PageReader
 from services.settings import Settings
 from tests.kafka_helpers import consume, publish_all
 
@@ -113,3 +114,31 @@ def test_each_event_lands_on_the_partition_the_producer_picks_for_its_key(app: V
         assert {key: future.get(timeout=30).partition for key, future in chosen.items()} == by_key
     finally:
         producer.close()
+
+
+def test_the_reader_answers_with_what_was_recorded_while_it_waited(app: Verkosto, settings: Settings) -> None:
+    """A reader that found nothing new keeps looking: the page it answers holds the event
+    recorded while it waited, not the empty read the relay would then sleep on (which,
+    with pages read ahead, delayed every write's way to the read models)."""
+    schema = settings.db_schema
+    patient = Pacing(idle_s=0.01, hold_s=60.0)
+    reader = PageReader(settings.require_database_url(), schema, 0, 100, reveal=True, pacing=patient)
+    try:
+        reader.wait_ready()  # both pages read ahead are now being waited for
+        record(app, 1, 0)
+        assert [position for position, _, _ in reader.next_page()] == [1]
+    finally:
+        reader.close()
+
+
+def test_the_reader_says_nothing_is_new_once_its_hold_has_passed(app: Verkosto, settings: Settings) -> None:
+    brief = Pacing(idle_s=0.01, hold_s=0.05)
+    reader = PageReader(settings.require_database_url(), settings.db_schema, 0, 100, reveal=True, pacing=brief)
+    try:
+        assert reader.next_page() == []
+        assert reader.next_page() == []
+        record(app, 1, 1)
+        pages = [reader.next_page() for _ in range(3)]  # the third is sure to be read after the record
+        assert [position for page in pages for position, _, _ in page] == [1, 2]
+    finally:
+        reader.close()

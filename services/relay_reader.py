@@ -45,6 +45,8 @@ def encode_page(app: Any, position: int, limit: int, reveal: bool) -> Page:
 
     notifications = app.recorder.select_notifications(start=position, limit=limit, inclusive_of_start=False)
     unseal = app.reveal if reveal else None
+    if reveal:  # the page's subjects' keys in one query, not a round trip each
+        app.keys.prefetch(n.state for n in notifications)
     dumps = json.dumps
     return [
         (n.id, str(n.originator_id).encode(), dumps(published_event(n.topic, n.state, n.id, unseal)).encode())

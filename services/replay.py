@@ -71,7 +71,14 @@ class StoreHistory:
         if self.share is not None:
             index, count = self.share
             rows = [r for r in rows if share_of(_aggregate_id(bytes(r["state"])), count) == index]
-        events = [published_event(r["topic"], bytes(r["state"]), r["notification_id"], self.reveal) for r in rows]
+        states = [bytes(r["state"]) for r in rows]
+        # One query for the page's subjects' keys, not a round trip per subject (and again
+        # every few seconds, as cached keys expire, through a long rebuild).
+        self.keys.prefetch(states)
+        events = [
+            published_event(r["topic"], state, r["notification_id"], self.reveal)
+            for r, state in zip(rows, states, strict=True)
+        ]
         return events, read_to
 
     def shares(self, count: int) -> list[dict[str, Any]]:

@@ -199,3 +199,14 @@ def test_a_rebuilds_history_is_the_store_revealed(app: Verkosto, settings: Setti
         keys.close()
     with StoreHistory(settings.require_database_url(), settings.db_schema) as history:
         assert history.events_after(0, None, 10) == audit
+
+
+def test_a_rebuilds_page_looks_its_subjects_keys_up_together(app: Verkosto, settings: Settings) -> None:
+    story(app)  # two people: the partnership's steward (also a participant) and the network's
+    with StoreHistory(settings.require_database_url(), settings.db_schema) as history:
+        history.events_after(0, None, 10)
+        subjects = {subject_hash(f"person:{name}") for name in (STEWARD, "alice")}
+        assert subjects <= set(history.keys.cache)
+        # One lookup stamps every key it found with the same moment; a lookup per subject
+        # as each event is revealed would not.
+        assert len({at for at, _ in history.keys.cache.values()}) == 1

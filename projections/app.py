@@ -91,7 +91,9 @@ class TopicNotAssigned(RuntimeError):
     dependency = "broker"  # read by services/resilience.dependency_of
 
 
-def create_app(config: ProjectorConfig) -> faust.App:
+def framework(config: ProjectorConfig) -> tuple[faust.App, faust.TopicT]:
+    """The faust app and its events topic as the projector configures them, before any
+    agent: the benchmark's floor (tests/benchmarks/faust_floor.py) runs on the same."""
     timeouts = {
         "broker_session_timeout": config.session_timeout_s,
         "broker_heartbeat_interval": config.heartbeat_interval_s,
@@ -111,6 +113,11 @@ def create_app(config: ProjectorConfig) -> faust.App:
         **{name: value for name, value in timeouts.items() if value is not None},
     )
     events = app.topic(config.events_topic, value_type=bytes, value_serializer="raw", key_serializer="raw")
+    return app, events
+
+
+def create_app(config: ProjectorConfig) -> faust.App:
+    app, events = framework(config)
     tracker = Tracker(config.db_schema)
     projections = all_projections()
     database_url = config.database_url

@@ -71,23 +71,28 @@ def read_pool(settings: Settings) -> ConnectionPool:
 
 def projector(settings: Settings) -> Any:
     """The faust app of the projector."""
-    from projections.app import ProjectorConfig, create_app
+    from projections.app import create_app
+
+    return create_app(projector_config(settings))
+
+
+def projector_config(settings: Settings) -> Any:
+    """What the projector is told (a projections.app.ProjectorConfig)."""
+    from projections.app import ProjectorConfig
 
     def seconds(ms: int | None) -> float | None:
         return ms / 1000 if ms is not None else None
 
-    return create_app(
-        ProjectorConfig(
-            group=settings.projector_group,
-            bootstrap=settings.require_kafka_bootstrap(),
-            events_topic=settings.events_topic,
-            database_url=settings.require_database_url(),
-            db_schema=settings.db_schema,
-            data_dir=settings.data_dir,
-            batch_size=settings.projector_batch_size,
-            batch_within_s=settings.projector_batch_within_s,
-            session_timeout_s=seconds(settings.kafka_session_timeout_ms),
-            heartbeat_interval_s=seconds(settings.kafka_heartbeat_interval_ms),
-            max_poll_interval_s=seconds(settings.kafka_max_poll_interval_ms),
-        )
+    return ProjectorConfig(
+        group=settings.projector_group,
+        bootstrap=settings.require_kafka_bootstrap(),
+        events_topic=settings.events_topic,
+        database_url=settings.require_database_url(),
+        db_schema=settings.db_schema,
+        data_dir=settings.data_dir,
+        batch_size=settings.projector_batch_size,
+        batch_within_s=settings.projector_batch_within_s,
+        session_timeout_s=seconds(settings.kafka_session_timeout_ms),
+        heartbeat_interval_s=seconds(settings.kafka_heartbeat_interval_ms),
+        max_poll_interval_s=seconds(settings.kafka_max_poll_interval_ms),
     )

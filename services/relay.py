@@ -104,16 +104,21 @@ class Relay:
         what is in flight and returns 0: then everything sent is stored."""
         assert self.reader is not None, "resume() first"
         page = self.reader.next_page()
-        sent = InFlight(page, self.send(page)) if page else None
-        previous, self.in_flight = self.in_flight, sent
-        if previous is not None:
-            if sent is None:
-                self.producer.flush()
-            self.settle(previous)
-        if sent is None:
+        if not page:
+            self.settle_in_flight()
             return 0
+        previous, self.in_flight = self.in_flight, InFlight(page, self.send(page))
+        if previous is not None:
+            self.settle(previous)
         self.published += len(page)
         return len(page)
+
+    def settle_in_flight(self) -> None:
+        """Waits for the page in flight to be acknowledged and stores its positions."""
+        if self.in_flight is not None:
+            self.producer.flush()
+            self.settle(self.in_flight)
+            self.in_flight = None
 
     def send(self, page: Page) -> list[FutureRecordMetadata]:
         send = self.producer.send

@@ -1,12 +1,19 @@
 """Raw baselines the throughput benchmark compares Verkosto's paths with, run in the same
 process on the same servers: the eventsourcing library's bare ``Application.save()``,
-a kafka-python produce loop and an aiokafka consume loop."""
+a kafka-python produce loop and an aiokafka consume loop. And two floors: what the
+consumers the ingest and the projector are built on cost before Verkosto does anything
+(kafka-python with the command parsing; faust, in tests/benchmarks/faust_floor.py)."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from eventsourcing.application import Application
@@ -98,6 +105,55 @@ def kafka_python_produce(settings: Settings, messages: list[tuple[int, bytes, by
     seconds = time.perf_counter() - started
     producer.close()
     return seconds
+
+
+def kafka_python_consume_and_parse(settings: Settings, total: int) -> float:
+    """Seconds for kafka-python, configured and polled as the ingest polls, to consume
+    ``total`` commands of the commands topic and parse each as the ingest does (JSON and
+    the command's validation), doing nothing else: from the first batch to the last."""
+    from services.bus import consumer as make_consumer
+    from services.ingest import parse
+
+    consumer = make_consumer(settings, f"{settings.ingest_group}-floor")
+    consumer.subscribe([settings.commands_topic])
+    count, started = 0, None
+    try:
+        while count < total:
+            polled = consumer.poll(timeout_ms=200, max_records=settings.ingest_batch_size)
+            for records in polled.values():
+                started = started or time.perf_counter()
+                for record in records:
+                    parse(record)
+                count += len(records)
+    finally:
+        consumer.close()
+    assert started is not None
+    return time.perf_counter() - started
+
+
+def faust_take(env: dict[str, str], total: int) -> float:
+    """Seconds for faust, configured as the projector is (``env``: the run's VERKOSTO_*
+    variables), to take ``total`` events of the events topic in the projector's batches
+    and do nothing with them, in a process of its own as the projector runs."""
+    with tempfile.TemporaryDirectory(prefix="verkosto-floor-") as scratch:
+        out = Path(scratch) / "floor.json"
+        env = {**os.environ, **env, "VERKOSTO_DATA_DIR": scratch}
+        floor = subprocess.Popen(
+            [sys.executable, "-m", "tests.benchmarks.faust_floor", str(total), str(out)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 600
+            while not out.exists():
+                if time.monotonic() > deadline or floor.poll() is not None:
+                    raise RuntimeError("the faust floor stalled")
+                time.sleep(0.05)
+        finally:
+            floor.terminate()
+            floor.wait(30)
+        return float(json.loads(out.read_text())["seconds"])
 
 
 async def aiokafka_consume(settings: Settings, total: int) -> float:

@@ -11,6 +11,11 @@ Ratios (ours / baseline; the issue's targets in brackets):
   catch-up   every projection from the events topic vs an aiokafka consume loop  [≥ 0.05]
   rebuild    every projection from the event store vs the catch-up above         [≥ 1.0]
 
+Beside ingest and catch-up, "framework alone": the same ratio for the consumer the path
+runs on doing nothing else (kafka-python polling and parsing the commands as the ingest
+does; faust taking the projector's batches, tests/benchmarks/faust_floor.py). No path
+built on it can do better, so it says how far a target is reachable at all.
+
 Runs with the components' garbage-collector settings (projections.gc_tuning), baselines
 included. Uses VERKOSTO_DATABASE_URL / VERKOSTO_KAFKA_BOOTSTRAP when set, else embedded PostgreSQL
 and Apache Kafka (Tansu without Java). Prints the machine's load, a table and one JSON
@@ -52,7 +57,14 @@ from services.ingest import CommandIngest
 from services.relay import Relay
 from services.relay_reader import encode_page
 from services.settings import Settings
-from tests.benchmarks.baselines import SAVE_BATCH, aiokafka_consume, eventsourcing_save, kafka_python_produce
+from tests.benchmarks.baselines import (
+    SAVE_BATCH,
+    aiokafka_consume,
+    eventsourcing_save,
+    faust_take,
+    kafka_python_consume_and_parse,
+    kafka_python_produce,
+)
 from tests.benchmarks.infra import environment, load_average, servers
 
 PARTNER = {"name": "Benchmark Oy", "kind": "organisation", "roles": ["customer"]}
@@ -65,6 +77,9 @@ class Result:
     seconds: float
     baseline: str
     baseline_seconds: float
+    # The framework the path runs on, alone (its consumer doing nothing else): the best
+    # ratio the path could reach whatever Verkosto did. None where there is no such floor.
+    floor_seconds: float | None = None
 
     @property
     def rate(self) -> float:
@@ -164,6 +179,7 @@ def bench_ingest(app: Verkosto, settings: Settings, messages: list[tuple[bytes, 
         ingest.last - ingest.first,
         f"eventsourcing Application.save(), {SAVE_BATCH} events a save",
         baseline,
+        kafka_python_consume_and_parse(settings, len(messages)),
     )
 
 
@@ -174,9 +190,13 @@ def bench_relay(app: Verkosto, settings: Settings) -> Result:
     # is not throughput; the first page's reading is, and starts with the clock.
     assert relay.reader is not None
     relay.reader.wait_ready()
+    stored = app.recorder.max_notification_id() or 0
     started = time.perf_counter()
-    while relay.publish_batch():
-        pass
+    while relay.published < stored:
+        relay.publish_batch()
+    # Until every page is acknowledged and its position stored; the reader's wait for
+    # more ("nothing new" after its hold) is idling, not publishing.
+    relay.settle_in_flight()
     seconds = time.perf_counter() - started
     published = relay.published
     relay.close()
@@ -229,7 +249,12 @@ def bench_projection(settings: Settings, total: int) -> Result:
         projector.wait(30)
     baseline = asyncio.run(aiokafka_consume(settings, total))
     return Result(
-        "Projection catch-up (all projections)", total, seconds, "aiokafka consume loop, same topic", baseline
+        "Projection catch-up (all projections)",
+        total,
+        seconds,
+        "aiokafka consume loop, same topic",
+        baseline,
+        faust_take(settings_env(settings), total),
     )
 
 
@@ -278,7 +303,8 @@ TARGETS = (1.0, 0.8, 0.05, 1.0)  # the issue's, in the order run() returns them
 
 def report(results: list[Result], console: Console, context: dict[str, Any] | None = None) -> None:
     table = Table(title="Verkosto throughput (this machine, baselines in the same process)")
-    for column in ("path", "events", "events/s", "baseline", "baseline/s", "ratio", "target"):
+    columns = ("path", "events", "events/s", "baseline", "baseline/s", "ratio", "target", "framework alone")
+    for column in columns:
         table.add_column(column, justify="left" if column in ("path", "baseline") else "right")
     for r, target in zip(results, TARGETS, strict=False):
         table.add_row(
@@ -289,8 +315,14 @@ def report(results: list[Result], console: Console, context: dict[str, Any] | No
             f"{r.baseline_rate:,.0f}",
             f"{r.rate / r.baseline_rate:.2f}×",
             f"≥ {target}×",
+            f"{r.baseline_seconds / r.floor_seconds:.2f}×" if r.floor_seconds else "",
         )
     console.print(table)
+    console.print(
+        "framework alone: the ratio of the consumer the path runs on, doing nothing else "
+        "(ingest: kafka-python polling and parsing the commands; catch-up: faust taking the "
+        "projector's batches): no path on it can do better."
+    )
     rows = [
         {
             **asdict(r),
@@ -298,6 +330,7 @@ def report(results: list[Result], console: Console, context: dict[str, Any] | No
             "rate": round(r.rate) if math.isfinite(r.rate) else None,
             "baseline_rate": round(r.baseline_rate),
             "ratio": r.rate / r.baseline_rate if math.isfinite(r.rate) else None,
+            "floor_ratio": r.baseline_seconds / r.floor_seconds if r.floor_seconds else None,
         }
         for r in results
     ]

@@ -14,3 +14,6 @@ def test_a_small_benchmark_run_moves_every_event(database_url: str, kafka_bootst
     assert projection.events == 330
     assert rebuild.events == 330
     assert all(r.seconds > 0 and r.baseline_seconds > 0 for r in (ingest, relay, projection, rebuild))
+    # The frameworks alone consumed the same messages (each floor waits for all of them).
+    assert ingest.floor_seconds is not None and ingest.floor_seconds > 0
+    assert projection.floor_seconds is not None and projection.floor_seconds > 0

@@ -101,7 +101,8 @@ class Relay:
     def publish_batch(self) -> int:
         """Sends the next page and settles the one before it (waits for its acks, stores
         its positions); returns how many events it sent. When nothing is new it settles
-        what is in flight and returns 0: then everything sent is stored."""
+        what is in flight and returns 0: then everything sent is stored. (The reader waits up
+        to ``relay_idle_hold_s`` for something new before it says nothing is.)"""
         assert self.reader is not None, "resume() first"
         page = self.reader.next_page()
         if not page:

@@ -12,11 +12,11 @@ runs ahead changes nothing about what a restarted relay resends.
 
 Protocol over one pipe: the reader first says ``("ready", None)`` once it can read. Each
 ``True`` the relay sends asks for the next page after the last one read; ``None`` says
-stop. When nothing is new the reader keeps looking (every ``idle_s``) and answers as soon
-as something is, or with an empty list once ``hold_s`` has passed. Answering an empty
-page at once instead would leave the relay sleeping on it while the pages read ahead go
-stale: that added one or two idle sleeps to every write's way to the read models. The reader answers
-``("page", [(position, key, value), …])`` or ``("error", exception)``. It
+stop. The reader answers ``("page", [(position, key, value), …])`` or ``("error",
+exception)``. When nothing is new it keeps looking (every ``idle_s``) and answers as soon
+as something is, or with an empty page once ``hold_s`` has passed. Answering an empty
+page at once instead left the relay sleeping on it while the pages read ahead went stale:
+one or two idle sleeps more on every write's way to the read models. The reader
 ends when asked, or when the relay's end of the pipe closes (the relay died), which its
 blocking ``recv``/``send`` notice, or when the relay's process dies (SIGTERM from the
 kernel, on Linux), so it never outlives the relay.

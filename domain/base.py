@@ -34,6 +34,11 @@ class DomainEvent(BaseModel):
 
     # The event's name in the contract (what the bus, history and projections call it).
     type: ClassVar[str]
+    # The personal fields (top-level names) whose values ``apply`` keeps in the aggregate.
+    # Loading an aggregate to decide a command unseals only these; None: all of them (the
+    # safe default). An event whose personal fields only describe what happened (a
+    # contact's participants and summary) keeps none.
+    keeps_personal: ClassVar[frozenset[str] | None] = None
 
     originator_id: UUID
     originator_version: int

@@ -95,6 +95,7 @@ class Partnership(Owned, Aggregate):
 
     class ContactLogged(Aggregate.Event):
         type: ClassVar[str] = "contact_logged"
+        keeps_personal: ClassVar[frozenset[str] | None] = frozenset()
         channel: Channel
         direction: Direction
         participants: tuple[PersonName, ...]
@@ -107,6 +108,7 @@ class Partnership(Owned, Aggregate):
 
     class InterestSignalled(Aggregate.Event):
         type: ClassVar[str] = "interest_signalled"
+        keeps_personal: ClassVar[frozenset[str] | None] = frozenset()
         direction: Direction
         strength: int
         evidence: FreeText | None = None
@@ -116,6 +118,7 @@ class Partnership(Owned, Aggregate):
 
     class JointActivityRecorded(Aggregate.Event):
         type: ClassVar[str] = "joint_activity_recorded"
+        keeps_personal: ClassVar[frozenset[str] | None] = frozenset()
         kind: ActivityKind
         title: FreeText
         our_effort_hours: float
@@ -127,6 +130,7 @@ class Partnership(Owned, Aggregate):
 
     class Evaluated(Aggregate.Event):
         type: ClassVar[str] = "evaluated"
+        keeps_personal: ClassVar[frozenset[str] | None] = frozenset()
         factors: dict[str, float]
         outcome: float  # derived: the product of the factors
         note: FreeText | None = None

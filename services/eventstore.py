@@ -22,7 +22,7 @@ from eventsourcing.utils import get_topic, resolve_topic
 from psycopg.conninfo import conninfo_to_dict
 
 from domain.base import DomainEvent
-from services.privacy import KeyStore, seal_event, unseal_event
+from services.privacy import KeyStore, seal_event, unseal_event, unseal_kept
 from services.recorder_inserts import CommandRecord as CommandRecord
 from services.recorder_inserts import ConsumerPosition as ConsumerPosition
 from services.recorder_inserts import InsertingRecorder, retry_briefly
@@ -72,6 +72,14 @@ class PydanticMapper(Mapper[UUID]):
         state = json.loads(stored_event.state)
         if self.keys is not None:
             state = unseal_event(stored_event.topic, state, self.keys)
+        return resolve_topic(stored_event.topic).model_validate(state)
+
+    def to_folded_event(self, stored_event: StoredEvent) -> Any:
+        """The event as its aggregate's fold needs it: the personal fields ``apply`` does
+        not keep are left sealed away (see privacy.unseal_kept). Never shown to anyone."""
+        state = json.loads(stored_event.state)
+        if self.keys is not None:
+            state = unseal_kept(stored_event.topic, state, self.keys)
         return resolve_topic(stored_event.topic).model_validate(state)
 
 

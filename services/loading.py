@@ -48,7 +48,7 @@ class IncrementalLoading:
     def stored_events(self, aggregate_ids: Iterable[UUID]) -> list[dict[str, Any]]:
         raise NotImplementedError
 
-    def _domain_event(self, row: dict[str, Any]) -> Any:
+    def _folded_event(self, row: dict[str, Any]) -> Any:
         raise NotImplementedError
 
     def load_many(self, aggregate_ids: set[UUID]) -> dict[UUID, Aggregate]:
@@ -65,13 +65,13 @@ class IncrementalLoading:
             replayed: dict[UUID, Any] = {}
             for row in self.stored_events(aggregate_ids):
                 key = row["originator_id"]
-                replayed[key] = self._domain_event(row).mutate(replayed.get(key))
+                replayed[key] = self._folded_event(row).mutate(replayed.get(key))
             return 0, {i: Entry(a, 0) for i, a in replayed.items()}
         generation, bases, rows = self._rows(self.recorder, aggregate_ids)
         aggregates: dict[UUID, Any] = {i: e.aggregate for i, e in bases.items()}
         for row in rows:
             key = row["originator_id"]
-            aggregates[key] = self._domain_event(row).mutate(aggregates.get(key))
+            aggregates[key] = self._folded_event(row).mutate(aggregates.get(key))
         snapshot_versions = {i: bases[i].snapshot_version if i in bases else 0 for i in aggregates}
         self._remember(aggregates.values(), snapshot_versions, generation)
         return generation, {i: Entry(a, snapshot_versions[i]) for i, a in aggregates.items()}

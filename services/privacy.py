@@ -260,6 +260,30 @@ def unseal_event(topic: str, state: dict[str, Any], keys: KeyStore) -> dict[str,
     return _walk(topic, state, lambda value, _subject: unseal(value, keys))
 
 
+def unseal_kept(topic: str, state: dict[str, Any], keys: KeyStore) -> dict[str, Any]:
+    """A stored event as folding it into its aggregate needs it: only the personal fields
+    its class keeps (``keeps_personal``) are unsealed; the others read as ERASED, which
+    every personal field accepts and which ``apply`` never reads. A command then costs
+    no key lookups or decryption for the contacts' participants it does not look at."""
+    kind = by_topic().get(topic)
+    if kind is None or kind.cls.keeps_personal is None:
+        return unseal_event(topic, state, keys)
+    kept, unread = _kept_and_unread(kind.cls)
+    _walk_fields(kept, "", state, lambda value, _subject: unseal(value, keys))
+    return _walk_fields(unread, "", state, lambda value, _subject: ERASED if _is_sealed(value) else value)
+
+
+@functools.cache
+def _kept_and_unread(event: type[Any]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    keeps = event.keeps_personal or frozenset()
+    fields = personal_fields(event)
+    return tuple(f for f in fields if f.path[0] in keeps), tuple(f for f in fields if f.path[0] not in keeps)
+
+
+def _is_sealed(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(PREFIX)
+
+
 def seal_state(model: type[BaseModel], own_subject: str, state: dict[str, Any], keys: KeyStore) -> dict[str, Any]:
     """Seals the personal fields of an aggregate's snapshot (JSON of ``model``, whose
     fields carry the same ``Personal`` marks as the events) with the same subjects' keys:

@@ -46,6 +46,11 @@ class Reading:
         stored = StoredEvent(row["originator_id"], row["originator_version"], row["topic"], bytes(row["state"]))
         return self.mapper.to_domain_event(stored)
 
+    def _folded_event(self, row: dict[str, Any]) -> Any:
+        """The event as loading an aggregate folds it: only what ``apply`` keeps unsealed."""
+        stored = StoredEvent(row["originator_id"], row["originator_version"], row["topic"], bytes(row["state"]))
+        return self.mapper.to_folded_event(stored)  # type: ignore[attr-defined]
+
     def get(self, aggregate_id: UUID, kind: type[Aggregate]) -> Any:
         aggregate = self.load_many({aggregate_id}).get(aggregate_id)
         if not isinstance(aggregate, kind):

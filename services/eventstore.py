@@ -76,7 +76,7 @@ class PydanticMapper(Mapper[UUID]):
 
     def to_folded_event(self, stored_event: StoredEvent) -> Any:
         """The event as its aggregate's fold needs it: the personal fields ``apply`` does
-        not keep are left sealed away (see privacy.unseal_kept). Never shown to anyone."""
+        not keep read as ERASED, never unsealed (privacy.unseal_kept). Never shown to anyone."""
         state = json.loads(stored_event.state)
         if self.keys is not None:
             state = unseal_kept(stored_event.topic, state, self.keys)

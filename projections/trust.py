@@ -16,6 +16,7 @@ from projections.corrections import CORRECTION_TYPES, CORRECTIONS
 from projections.trust_refold import point_row, refold
 
 P = Partnership
+_TRUST = 6  # a point row's trust (projections/trust_refold.point_row)
 # Which events the trust model sees, and as what.
 _KINDS: dict[type[DomainEvent], str] = {
     P.Opened: "opened",
@@ -81,6 +82,13 @@ class TrustProjection:
     ALTER TABLE {rm}.trust_points ADD COLUMN IF NOT EXISTS happening jsonb;
     -- Trust at a moment (the board's trust now and 180 days before) is an index lookup.
     CREATE INDEX IF NOT EXISTS trust_points_at ON {rm}.trust_points (partnership_id, at, version);
+    -- The highest trust of any point so far. Every point's moment is at or before the
+    -- state's as_of, so for a moment after it the peak is this one value, not a scan of
+    -- a trajectory that grows with the partnership's history (the board asks it per row).
+    ALTER TABLE {rm}.trust_state ADD COLUMN IF NOT EXISTS peak double precision;
+    UPDATE {rm}.trust_state s SET peak = (
+        SELECT max(p.trust) FROM {rm}.trust_points p WHERE p.partnership_id = s.partnership_id
+    ) WHERE s.peak IS NULL;
     """
 
     async def apply(self, cur: psycopg.AsyncCursor[Any], rm: sql.Identifier, events: list[Published]) -> None:
@@ -89,25 +97,29 @@ class TrustProjection:
             return
         await cur.execute(
             sql.SQL(
-                "SELECT partnership_id::text, tenures, state FROM {}.trust_state WHERE partnership_id = ANY(%s::uuid[])"
+                "SELECT partnership_id::text, tenures, state, peak FROM {}.trust_state "
+                "WHERE partnership_id = ANY(%s::uuid[])"
             ).format(rm),
             (list({p.aggregate_id for p in mine}),),
         )
+        rows = await cur.fetchall()
         states: dict[str, tuple[list[list[str]], model.TrustState]] = {
-            pid: (tenures, model.TrustState.from_dict(state)) for pid, tenures, state in await cur.fetchall()
+            pid: (tenures, model.TrustState.from_dict(state)) for pid, tenures, state, _ in rows
         }
+        peaks: dict[str, float | None] = {pid: peak for pid, _, _, peak in rows}
         points: list[list[Any]] = []
         for published in mine:
             pid, event = published.aggregate_id, published.event
             if isinstance(event, CORRECTIONS):
                 if pid in states:
                     # Folded again from the rows, so what this batch folded so far is written first.
-                    await _write(cur, rm, states, points)
+                    await _write(cur, rm, states, points, peaks)
                     points = []
                     refolded = await refold(cur, rm, published)
                     if refolded is not None:
                         states[pid] = (states[pid][0], refolded[0])
                         points = refolded[1]
+                        peaks[pid] = None  # its whole trajectory is in points now
                 continue
             if isinstance(event, P.Opened):
                 opened = happening(published)
@@ -130,7 +142,7 @@ class TrustProjection:
                 if seen is None:
                     continue
             points.append(point_row(pid, published.version, published.position, states[pid][1], seen))
-        await _write(cur, rm, states, points)
+        await _write(cur, rm, states, points, peaks)
 
 
 async def _write(
@@ -138,19 +150,31 @@ async def _write(
     rm: sql.Identifier,
     states: dict[str, tuple[list[list[str]], model.TrustState]],
     points: list[list[Any]],
+    peaks: dict[str, float | None],
 ) -> None:
     """The batch's states and points in whole-batch statements: row-by-row writes would
-    dominate catch-up."""
+    dominate catch-up. ``peaks`` (each partnership's highest trust before ``points``)
+    takes the points' trust in."""
+    for row in points:
+        pid, trust = row[0], row[_TRUST]
+        known = peaks.get(pid)
+        peaks[pid] = trust if known is None else max(known, trust)
     await cur.execute(
         sql.SQL(
-            "INSERT INTO {}.trust_state (partnership_id, steward, tenures, state, model_version) "
-            "SELECT (r->>0)::uuid, r->>1, r->2, r->3, %s FROM jsonb_array_elements(%s::jsonb) r "
+            "INSERT INTO {}.trust_state (partnership_id, steward, tenures, state, model_version, peak) "
+            "SELECT (r->>0)::uuid, r->>1, r->2, r->3, %s, (r->>4)::float8 FROM jsonb_array_elements(%s::jsonb) r "
             "ON CONFLICT (partnership_id) DO UPDATE SET steward = EXCLUDED.steward, "
-            "tenures = EXCLUDED.tenures, state = EXCLUDED.state, model_version = EXCLUDED.model_version"
+            "tenures = EXCLUDED.tenures, state = EXCLUDED.state, model_version = EXCLUDED.model_version, "
+            "peak = EXCLUDED.peak"
         ).format(rm),
         (
             model.TRUST_MODEL_VERSION,
-            json.dumps([[pid, tenures[-1][1], tenures, state.to_dict()] for pid, (tenures, state) in states.items()]),
+            json.dumps(
+                [
+                    [pid, tenures[-1][1], tenures, state.to_dict(), peaks.get(pid)]
+                    for pid, (tenures, state) in states.items()
+                ]
+            ),
         ),
     )
     if points:

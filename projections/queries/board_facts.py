@@ -31,7 +31,9 @@ def trust_now_and_peak(
             "CASE WHEN s.state IS NULL OR (s.state->>'as_of')::timestamptz > %(t)s THEN "
             "(SELECT p.trust FROM {r}.trust_points p WHERE p.partnership_id = u.pid AND p.at <= %(t)s "
             " ORDER BY p.at DESC, p.version DESC LIMIT 1) END, "
-            "(SELECT max(p.trust) FROM {r}.trust_points p WHERE p.partnership_id = u.pid AND p.at <= %(t)s) "
+            # Every point is at or before the state's moment: after it, the kept peak.
+            "CASE WHEN s.peak IS NOT NULL AND (s.state->>'as_of')::timestamptz <= %(t)s THEN s.peak ELSE "
+            "(SELECT max(p.trust) FROM {r}.trust_points p WHERE p.partnership_id = u.pid AND p.at <= %(t)s) END "
             "FROM unnest(%(ids)s::uuid[]) u(pid) LEFT JOIN {r}.trust_state s ON s.partnership_id = u.pid"
         ).format(r=trust_rm),
         {"ids": ids, "t": as_of},

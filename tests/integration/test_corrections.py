@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from contract.commands import any_command
 from projections.catalog import all_projections
@@ -135,6 +136,23 @@ def test_a_retraction_folds_trust_as_if_never_recorded(settings: Settings, corre
     assert retracted == plain and len(plain) == 4
     # The excellent evaluation had lifted trust; without it, trust is lower again.
     assert retracted[-1][4] < float(corrected["trust_before"])
+
+
+def test_the_kept_peak_is_the_highest_point_after_corrections(settings: Settings, corrected: dict[str, str]) -> None:
+    with psycopg.connect(settings.require_database_url()) as conn:
+        rm = active_schema(conn, settings.db_schema, "trust")
+        rows = conn.execute(
+            sql.SQL(
+                "SELECT s.partnership_id::text, s.peak, max(p.trust) FROM {rm}.trust_state s "
+                "JOIN {rm}.trust_points p USING (partnership_id) GROUP BY s.partnership_id, s.peak"
+            ).format(rm=rm)
+        ).fetchall()
+        retracted_peak = conn.execute(
+            sql.SQL("SELECT peak FROM {}.trust_state WHERE partnership_id = %s").format(rm), (corrected["retracted"],)
+        ).fetchone()
+    assert len(rows) >= 6 and all(kept == highest for _, kept, highest in rows)
+    # The retracted evaluation had lifted trust highest: the peak came down with it.
+    assert retracted_peak is not None and retracted_peak[0] < float(corrected["trust_before"])
 
 
 def test_a_correction_folds_as_if_recorded_right(settings: Settings, corrected: dict[str, str]) -> None:

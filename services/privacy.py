@@ -26,7 +26,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from pydantic import BaseModel
 
-from contract.events import by_topic
+from contract.events import by_topic, published_event
 from contract.personal import EVERY, personal_fields
 from domain.values import Personal
 from services.store import EventStore
@@ -160,6 +160,19 @@ class KeyStore:
     def close(self) -> None:
         if self.conn is not None:
             self.conn.close()
+
+
+def published_page(rows: list[dict[str, Any]], reveal: Any, keys: KeyStore | None) -> list[dict[str, Any]]:
+    """Stored rows (``topic``, ``state``, ``notification_id``) as published events,
+    revealed by ``reveal`` once ``keys`` (if given) has looked up every subject of the page
+    in one query: a page about many people otherwise costs a round trip per person, and
+    again every few seconds as cached keys expire."""
+    states = [bytes(r["state"]) for r in rows]
+    if keys is not None:
+        keys.prefetch(states)
+    return [
+        published_event(r["topic"], state, r["notification_id"], reveal) for r, state in zip(rows, states, strict=True)
+    ]
 
 
 def seal(value: str | None, subject: str, keys: KeyStore) -> str | None:

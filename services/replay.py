@@ -17,8 +17,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from contract.events import published_event
-from services.privacy import KeyStore, unseal_event
+from services.privacy import KeyStore, published_page, unseal_event
 from services.store import EventStore
 
 # eventsourcing writes the aggregate's id first: read from the bytes, a share skips the
@@ -71,15 +70,7 @@ class StoreHistory:
         if self.share is not None:
             index, count = self.share
             rows = [r for r in rows if share_of(_aggregate_id(bytes(r["state"])), count) == index]
-        states = [bytes(r["state"]) for r in rows]
-        # One query for the page's subjects' keys, not a round trip per subject (and again
-        # every few seconds, as cached keys expire, through a long rebuild).
-        self.keys.prefetch(states)
-        events = [
-            published_event(r["topic"], state, r["notification_id"], self.reveal)
-            for r, state in zip(rows, states, strict=True)
-        ]
-        return events, read_to
+        return published_page(rows, self.reveal, self.keys), read_to
 
     def shares(self, count: int) -> list[dict[str, Any]]:
         """``count`` disjoint shares of this history by aggregate, together holding every

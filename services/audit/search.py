@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from contract.events import published_event, topics_of
-from services.privacy import KeyStore
+from contract.events import topics_of
+from services.privacy import KeyStore, published_page
 from services.store_search import SearchStore
 
 
@@ -60,12 +60,7 @@ def search(
     store it unseals with, is asked for every subject of the page in one query first (a
     page of ownership transfers names many people: one round trip each, otherwise)."""
     rows = SearchStore(schema).search(conn, after=after, limit=limit, **search_kwargs(query))
-    states = [bytes(r["state"]) for r in rows]
-    if keys is not None:
-        keys.prefetch(states)
-    return [
-        published_event(r["topic"], state, r["notification_id"], reveal) for r, state in zip(rows, states, strict=True)
-    ]
+    return published_page(rows, reveal, keys)
 
 
 def search_all(
